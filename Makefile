@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch first, pinned, so that pip takes the local CPU wheel instead of a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: run test setup setup-dev lint bench bench-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[images]'
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,images]'
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+run: setup
+	$(BIN)/lpae train --data digits --loss lp:0.5 --latent 8 --epochs 20 --seed 0 --out runs/quickstart --overwrite
+	$(BIN)/lpae eval runs/quickstart
+
+test: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench-deps: setup-dev
+	$(BIN)/pip install --quiet pythae pyod || echo "optional baselines could not be installed"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

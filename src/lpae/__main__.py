@@ -1,0 +1,5 @@
+"""``python -m lpae`` runs the command line."""
+
+from lpae.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""`lpae losses` and `lpae datasets`: what is registered, with arguments and availability."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from lpae.cli.app import app
+from lpae.cli.show import console
+from lpae.criteria import CRITERIA
+from lpae.data import DATASETS, missing_requirement
+
+
+@app.command()
+def losses() -> None:
+    """List the registered criteria with their arguments, defaults and ranges."""
+    table = Table(title="criteria (spec: name:arg,key=value)")
+    for column in ("spec", "likelihood", "support", "what it is", "arguments"):
+        table.add_column(column)
+    for entry in CRITERIA.entries():
+        table.add_row(
+            entry.signature(),
+            "yes" if entry.tags.get("likelihood") else "no",
+            str(entry.tags.get("support", "real")),
+            entry.summary,
+            "; ".join(p.describe() for p in entry.params),
+        )
+    console.print(table)
+    aliases = ", ".join(f"{a} = {t}" for a, t in CRITERIA.aliases().items())
+    console.print(f"aliases: {aliases}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the data sets with shape, kind, labels and whether each is available here."""
+    table = Table(title="data sets")
+    for column in ("spec", "shape", "kind", "labels", "available", "what it is"):
+        table.add_column(column)
+    for entry in DATASETS.entries():
+        command = missing_requirement(entry.name)
+        shape = entry.tags.get("shape")
+        table.add_row(
+            entry.signature(),
+            "x".join(map(str, shape)) if shape else "varies",
+            str(entry.tags.get("kind", "")),
+            "yes" if entry.tags.get("labels") else "no",
+            "yes" if command is None else f"no: {command}",
+            entry.summary,
+        )
+    console.print(table)

@@ -1,0 +1,72 @@
+"""The L_p energy: rho_p(r) = |r|^p for any p > 0, summed over features.
+
+|r|^p is the generalized-normal energy of shape p (REFERENCES.md): the NLL of
+gennorm(beta=p, scale=alpha) is (|r|/alpha)^p + log(2 alpha) + lgamma(1/p) - log(p), so
+L_p training is generalized-normal maximum likelihood at a fixed scale.
+
+For p <= 1 the derivative at r = 0 is undefined (p = 1) or infinite (p < 1). The smoothed form
+
+    rho_{p,eps}(r) = (r^2 + eps^2)^(p/2) - eps^p
+
+keeps gradients finite, tends to |r|^p as eps -> 0, is 0 at r = 0, and is Charbonnier at p = 1.
+``eps="auto"`` uses 1e-3 for p <= 1 and the exact |r|^p (eps = 0) for p > 1, whose gradient
+p |r|^(p-1) sign(r) is finite everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from lpae.criteria.base import CRITERIA, Criterion, per_sample
+from lpae.spec import Number, Param
+
+DEFAULT_EPS = 1e-3
+
+
+def resolve_eps(p: float, eps: float | str) -> float:
+    if eps == "auto":
+        return DEFAULT_EPS if p <= 1 else 0.0
+    return float(eps)
+
+
+def lp_energy(residual: Tensor, p: float, eps: float) -> Tensor:
+    """Element-wise rho_{p,eps}(r); the exact |r|^p when eps = 0."""
+    if eps == 0:
+        return residual.abs().pow(p)
+    return (residual.square() + eps * eps).pow(p / 2) - eps**p
+
+
+class Lp(Criterion):
+    """Sum over features of |x_hat - x|^p (smoothed near 0 by eps, see the module docstring)."""
+
+    name = "lp"
+
+    def __init__(self, p: float, eps: float | str = "auto", **_: Any) -> None:
+        super().__init__(p=p, eps=eps)
+        self.p = float(p)
+        self.eps = resolve_eps(self.p, eps)
+
+    def forward(self, x: Tensor, out: Tensor) -> Tensor:
+        return per_sample(lp_energy(out - x, self.p, self.eps))
+
+
+CRITERIA.register(
+    "lp",
+    Lp,
+    [
+        Param("p", Number(low=0), help="exponent, any p > 0"),
+        Param(
+            "eps",
+            Number(low=0, low_open=False, keywords=("auto",)),
+            "auto",
+            help="smoothing near r = 0; auto = 1e-3 for p <= 1, 0 for p > 1",
+        ),
+    ],
+    summary="sum |r|^p, the generalized-normal energy (smoothed near 0 for p <= 1)",
+    likelihood=False,
+    support="real",
+)
+CRITERIA.alias("l1", "lp:1")
+CRITERIA.alias("l2", "lp:2")

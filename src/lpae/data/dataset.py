@@ -1,0 +1,90 @@
+"""The in-memory data set every loader returns, and its seeded train / validation / test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+
+@dataclass
+class Dataset:
+    """Samples ``x`` of shape (N, *shape) as float32, optional integer labels ``y`` (N,).
+
+    ``clean`` holds the noise-free signal for synthetic data (same shape as ``x``), so metrics
+    can be computed against the truth; ``info`` carries free-form facts (noise family, source).
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray | None = None
+    clean: np.ndarray | None = None
+    kind: str = "tabular"  # "tabular" or "image"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.x = np.ascontiguousarray(self.x, dtype=np.float32)
+        if self.x.ndim < 2 or len(self.x) == 0:
+            raise ValueError(f"data set {self.name!r}: expected at least one sample of at least one feature")
+        if self.y is not None and len(self.y) != len(self.x):
+            raise ValueError(f"data set {self.name!r}: {len(self.y)} labels for {len(self.x)} samples")
+        if self.clean is not None:
+            self.clean = np.ascontiguousarray(self.clean, dtype=np.float32)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (D,) for tabular data, (C, H, W) for images."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.shape))
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        return Dataset(
+            self.name,
+            self.x[index],
+            None if self.y is None else self.y[index],
+            None if self.clean is None else self.clean[index],
+            self.kind,
+            dict(self.info),
+        )
+
+
+@dataclass
+class Splits:
+    """Row indices of the train, validation and test parts."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_indices(
+    n_samples: int,
+    seed: int,
+    labels: np.ndarray | None = None,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> Splits:
+    """Seeded split of range(n_samples), stratified by ``labels`` when every class allows it."""
+    if n_samples < 3:
+        raise ValueError(f"need at least 3 samples to split into train, validation and test; got {n_samples}")
+    index = np.arange(n_samples)
+
+    def stratify(part: np.ndarray) -> np.ndarray | None:
+        if labels is None:
+            return None
+        _, counts = np.unique(labels[part], return_counts=True)
+        return labels[part] if counts.min() >= 2 else None
+
+    rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=stratify(index))
+    train, val = train_test_split(
+        rest,
+        test_size=val_fraction / (1 - test_fraction),
+        random_state=seed + 1,
+        stratify=stratify(rest),
+    )
+    return Splits(np.sort(train), np.sort(val), np.sort(test))

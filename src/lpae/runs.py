@@ -1,0 +1,164 @@
+"""Run directories: the files a trained model lives in, written atomically and read without pickle.
+
+A run directory holds
+
+- ``config.json``: every resolved setting (data spec, split, preprocessing statistics, model,
+  criterion spec, training settings, lpae and torch versions);
+- ``model.safetensors``: the weights (criterion parameters included), nothing else;
+- ``history.csv``: one row per epoch (train loss, validation loss, validation recon_l1 / recon_l2);
+- ``metrics.json``: ``status`` and the evaluation metrics.
+
+A run is first written under a temporary sibling name and renamed into place, so an interrupted
+write never leaves a half-written run where a finished one is expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from lpae import criteria
+from lpae.data import Dataset, Preprocessor, load, split_indices
+from lpae.models import Autoencoder, ModelSettings, build_model
+
+RUN_FILES = ("config.json", "model.safetensors", "metrics.json")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, allow_nan=True)
+            handle.write("\n")
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    columns = list(history[0]) if history else ["epoch", "train_loss", "val_loss"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+@contextmanager
+def staging_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out``; on success it replaces ``out``, on error it vanishes."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out}: already exists (choose another --out, or pass --overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def check_run_dir(path: Path) -> Path:
+    """Raise ValueError unless ``path`` is a finished lpae run directory."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such run directory")
+    missing = [name for name in RUN_FILES if not (path / name).is_file()]
+    if missing:
+        raise ValueError(f"{path}: not an lpae run directory (missing {', '.join(missing)})")
+    config = read_json(path / "config.json")
+    if not isinstance(config, dict) or config.get("format") != "lpae-run":
+        raise ValueError(f"{path}: config.json is not an lpae run configuration")
+    return path
+
+
+@dataclass
+class PreparedData:
+    """A data set with its split and the preprocessed tensors of each part."""
+
+    dataset: Dataset
+    preprocessor: Preprocessor
+    train: np.ndarray  # row indices
+    val: np.ndarray
+    test: np.ndarray
+
+    def tensor(self, part: str) -> torch.Tensor:
+        rows = getattr(self, part)
+        return torch.from_numpy(self.preprocessor.transform(self.dataset.x[rows]))
+
+
+def prepare_data(config: dict[str, Any], dataset: Dataset | None = None) -> PreparedData:
+    """Load (unless given), split and preprocess data exactly as the run's config says."""
+    data = config["data"]
+    dataset = load(data["spec"]) if dataset is None else dataset
+    splits = split_indices(
+        len(dataset.x), data["split_seed"], dataset.y, data["val_fraction"], data["test_fraction"]
+    )
+    return PreparedData(
+        dataset, Preprocessor.from_json(data["preprocess"]), splits.train, splits.val, splits.test
+    )
+
+
+def model_settings(config: dict[str, Any]) -> ModelSettings:
+    m = config["model"]
+    return ModelSettings(m["model"], m["arch"], tuple(m["hidden"]), m["latent"], m["activation"])
+
+
+def build_from_config(config: dict[str, Any]) -> Autoencoder:
+    criterion = criteria.build(config["loss"], feature_shape=tuple(config["data"]["shape"]))
+    return build_model(config["data"]["shape"], model_settings(config), criterion)
+
+
+@dataclass
+class Run:
+    """A finished run loaded back from its directory."""
+
+    path: Path
+    config: dict[str, Any]
+    model: Autoencoder
+    metrics: dict[str, Any]
+
+
+def load_run(path: Path | str) -> Run:
+    """Rebuild a run's model from config.json and model.safetensors alone."""
+    path = check_run_dir(Path(path))
+    config = read_json(path / "config.json")
+    model = build_from_config(config)
+    model.load_state_dict(load_file(path / "model.safetensors"))
+    model.eval()
+    return Run(path, config, model, read_json(path / "metrics.json"))
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
