@@ -92,6 +92,7 @@ def train_run(spec: RunSpec, out: Path | str, overwrite: bool = False) -> dict[s
         write_json(tmp / "metrics.json", metrics)
         if result.status == "done":
             metrics = evaluate(Run(tmp, config, model, metrics))
+        metrics.update(model.criterion.learned())  # learned_p, learned_df, learned_alpha, learned_scale
         metrics.update(
             {
                 "epochs_run": result.epochs_run,

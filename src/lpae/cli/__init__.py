@@ -1,6 +1,6 @@
 """The `lpae` command line: a thin adapter over the library, one module per group of commands."""
 
-from lpae.cli import listing, train  # noqa: F401  (register their commands)
+from lpae.cli import evaluate, listing, train  # noqa: F401  (register their commands)
 from lpae.cli.app import app
 
 

@@ -13,6 +13,12 @@ learned scale or shape parameters train with the model (../shared/DESIGN.md).
 - ``support``: "real" or "unit" (the open interval (0, 1)); preprocessing follows it.
 - ``calibrate(residual)``: closed-form maximum-likelihood scale given residuals.
 - ``str(criterion)`` is its canonical spec; ``build(str(c))`` gives an equal criterion.
+- ``learned()``: learned parameters for metrics.json, keys ``learned_p``, ``learned_df``,
+  ``learned_alpha``, ``learned_scale`` (means over features) where the criterion has them.
+
+Factories are called as ``factory(**spec_values, feature_shape=shape)``: ``feature_shape`` (the
+shape of one sample, or None when unknown) sizes per-feature parameters; families without such
+parameters ignore it.
 """
 
 from __future__ import annotations
