@@ -2,11 +2,17 @@
 
 ``RunSpec`` holds every choice of a run; ``train_run(spec, out)`` trains it and writes the run
 directory atomically; it returns the metrics (with ``status`` "done" or "diverged").
+
+While training, the checkpoint lives in ``OUT.partial/`` (lpae.runs.partial_dir) beside the
+``config.json`` it belongs to; ``train_run(..., resume=True)`` continues from it when the settings
+match, and the finished run directory replaces it. The model is initialised under
+``torch.manual_seed(train.seed)`` (in a forked RNG, leaving the caller's global state alone).
 """
 
 from __future__ import annotations
 
 import platform
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,17 +22,23 @@ import torch
 from lpae import __version__, criteria
 from lpae.data import Dataset, default_method, fit_preprocessor, load, split_indices
 from lpae.metrics import evaluate
-from lpae.models import ModelSettings
+from lpae.models import Autoencoder, ModelSettings
 from lpae.runs import (
     Run,
     build_from_config,
+    partial_dir,
     prepare_data,
+    read_json,
     save_weights,
     staging_dir,
     write_history,
     write_json,
 )
-from lpae.train import TrainSettings, fit
+from lpae.train import EpochCallback, TrainSettings, fit
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+# Settings that may differ between an interrupted run and its resumption.
+RESUME_FREE_SETTINGS = ("device", "checkpoint_every")
 
 
 @dataclass(frozen=True)
@@ -64,24 +76,78 @@ def make_config(spec: RunSpec, dataset: Dataset) -> dict[str, Any]:
             "preprocess": preprocessor.to_json(),
         },
         "loss": str(criterion),
-        "model": {**asdict(spec.model), "hidden": list(spec.model.hidden)},
+        "model": asdict(spec.model.resolve(dataset.shape, dataset.info.get("image_shape"))),
         "train": spec.train.to_json(),
     }
 
 
-def train_run(spec: RunSpec, out: Path | str, overwrite: bool = False) -> dict[str, Any]:
-    """Train one run and write its directory; return its metrics."""
+def init_model(config: dict[str, Any], seed: int) -> Autoencoder:
+    """Build a run's model with weights initialised from ``seed`` (see lpae.models on init order)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_from_config(config)
+
+
+def resume_mismatch(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Names of the settings in which ``config`` differs from the interrupted run's ``saved`` one."""
+    differ = [key for key in ("data", "loss", "model") if saved.get(key) != config.get(key)]
+    saved_train, train = dict(saved.get("train", {})), dict(config["train"])
+    for key in sorted(set(saved_train) | set(train)):
+        if key not in RESUME_FREE_SETTINGS and saved_train.get(key) != train.get(key):
+            differ.append(f"train.{key}")
+    return differ
+
+
+def checkpoint_path(out: Path, config: dict[str, Any], resume: bool, overwrite: bool) -> Path | None:
+    """Prepare ``OUT.partial`` for this run and return its checkpoint path (None: no checkpoints)."""
+    partial = partial_dir(out)
+    if partial.exists():
+        if resume:
+            saved = read_json(partial / "config.json") if (partial / "config.json").is_file() else {}
+            differ = resume_mismatch(saved, config)
+            if differ:
+                raise ValueError(
+                    f"{partial}: cannot resume: the interrupted run was started with other settings "
+                    f"({', '.join(differ)}); repeat its command, or pass --overwrite to start over"
+                )
+            return partial / CHECKPOINT_FILE
+        if not overwrite:
+            raise ValueError(
+                f"{partial}: an interrupted run of {out} is there; pass --resume to continue it "
+                "or --overwrite to start over"
+            )
+        shutil.rmtree(partial)
+    if config["train"]["checkpoint_every"] == 0:
+        return None
+    partial.mkdir(parents=True)
+    write_json(partial / "config.json", config)
+    return partial / CHECKPOINT_FILE
+
+
+def train_run(
+    spec: RunSpec,
+    out: Path | str,
+    overwrite: bool = False,
+    resume: bool = False,
+    on_epoch: EpochCallback | None = None,
+) -> dict[str, Any]:
+    """Train one run and write its directory; return its metrics.
+
+    ``resume`` continues an interrupted run from ``OUT.partial`` (a fresh start when there is none);
+    ``on_epoch`` is passed to :func:`lpae.train.fit` (progress display).
+    """
     out = Path(out)
     if out.exists() and not overwrite:
         raise ValueError(f"{out}: already exists (choose another --out, or pass --overwrite)")
     dataset = load(spec.data)
     config = make_config(spec, dataset)
-    torch.manual_seed(spec.train.seed)
-    model = build_from_config(config)
+    model = init_model(config, spec.train.seed)
     prepared = prepare_data(config, dataset)
     x_train, x_val = prepared.tensor("train"), prepared.tensor("val")
     model.criterion.check_support(x_train)
-    result = fit(model, x_train, x_val, spec.train)
+    checkpoint = checkpoint_path(out, config, resume, overwrite)
+    result = fit(model, x_train, x_val, spec.train, checkpoint=checkpoint, on_epoch=on_epoch)
+    model.to("cpu")  # metrics are computed on the CPU whatever the training device
     with staging_dir(out, overwrite=overwrite) as tmp:
         write_json(tmp / "config.json", config)
         save_weights(model, tmp / "model.safetensors")
@@ -101,4 +167,5 @@ def train_run(spec: RunSpec, out: Path | str, overwrite: bool = False) -> dict[s
             }
         )
         write_json(tmp / "metrics.json", metrics)
+    shutil.rmtree(partial_dir(out), ignore_errors=True)
     return metrics

@@ -10,6 +10,10 @@ A run directory holds
 
 A run is first written under a temporary sibling name and renamed into place, so an interrupted
 write never leaves a half-written run where a finished one is expected.
+
+While a run trains, its checkpoint lives in the sibling folder ``OUT.partial/`` (``config.json``
+and ``checkpoint.safetensors``, see lpae.checkpoint): a stable place that ``--resume`` finds, and
+that :func:`check_run_dir` never accepts as a finished run. It is removed once ``OUT`` is in place.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +93,12 @@ def staging_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
     os.replace(tmp, out)
 
 
+def partial_dir(out: Path) -> Path:
+    """Where an unfinished run keeps its checkpoint: the sibling ``OUT.partial``."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
 def check_run_dir(path: Path) -> Path:
     """Raise ValueError unless ``path`` is a finished lpae run directory."""
     path = Path(path)
@@ -131,8 +141,13 @@ def prepare_data(config: dict[str, Any], dataset: Dataset | None = None) -> Prep
 
 
 def model_settings(config: dict[str, Any]) -> ModelSettings:
-    m = config["model"]
-    return ModelSettings(m["model"], m["arch"], tuple(m["hidden"]), m["latent"], m["activation"])
+    """The model settings of a config (older configs lack the newer fields: defaults fill them)."""
+    known = {f.name for f in fields(ModelSettings)}
+    m = {key: value for key, value in config["model"].items() if key in known}
+    for key in ("hidden", "image_shape"):
+        if m.get(key) is not None:
+            m[key] = tuple(m[key])
+    return ModelSettings(**m)
 
 
 def build_from_config(config: dict[str, Any]) -> Autoencoder:

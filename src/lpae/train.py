@@ -1,22 +1,63 @@
-"""Training: Adam over pre-shuffled in-memory batches, validation each epoch, best weights kept.
+"""Training: Adam or AdamW over pre-shuffled in-memory batches, validation each epoch, best weights kept.
 
-Plain functions, no Trainer hierarchy. ``fit`` returns a :class:`TrainResult` whose ``status`` is
-"done" or "diverged" (a non-finite loss); it never raises for divergence, and on divergence the
-model is left holding its last finite best weights, never NaN.
+Plain functions, no Trainer hierarchy. One epoch (:func:`train_epoch`) gathers the training
+tensor once in a fresh random order and steps over contiguous slices: no per-sample DataLoader.
+Each step minimises the batch mean of ``model.objective`` (the per-sample objective, B values),
+optionally after clipping the global gradient norm. The learning rate is constant or follows a
+cosine schedule per epoch, lr_e = lr * (1 + cos(pi * (e - 1) / epochs)) / 2 for e = 1..epochs.
+
+Validation after every epoch records ``val_loss`` (mean per-sample objective, the KL term at its
+full weight, noise re-seeded identically each epoch so epochs compare) and the point
+reconstruction's ``val_recon_l1`` = mean |r| and ``val_recon_l2`` = sqrt(mean r^2), whatever the
+training loss, so that convergence speed compares across losses.
+
+Randomness, all from ``settings.seed``: shuffling uses a CPU generator seeded with seed; the
+model's noise (DAE corruption, VAE reparameterisation) a generator on the training device seeded
+with seed + 1; validation noise one seeded with seed + 2. Same seed and settings give identical
+results on the CPU.
+
+``fit`` returns a :class:`TrainResult` whose ``status`` is "done" or "diverged" (a non-finite
+training or validation loss); it never raises for divergence, and it always leaves the model
+holding its best finite weights (the initial ones if no epoch finished), never NaN.
+
+With a ``checkpoint`` path, every ``checkpoint_every`` epochs the whole training state is written
+there atomically (lpae.checkpoint); if that file exists when ``fit`` starts, training continues
+from it and ends with exactly the weights an uninterrupted run would have.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from lpae.checkpoint import (
+    flatten_optimizer,
+    generator_states,
+    load_checkpoint,
+    prefixed,
+    restore_generators,
+    save_checkpoint,
+    unflatten_optimizer,
+    unprefixed,
+)
 from lpae.models import Autoencoder
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("none", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+NOISE_SEED_OFFSET = 1
+VALIDATION_SEED_OFFSET = 2
+
+
+def positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 @dataclass(frozen=True)
@@ -27,19 +68,47 @@ class TrainSettings:
     seed: int = 0
     weight_decay: float = 0.0
     patience: int | None = None  # early stopping on validation loss; None = off
+    optimizer: str = "adam"  # adam or adamw (decoupled weight decay)
+    schedule: str = "none"  # none or cosine (per epoch)
+    clip: float | None = None  # max global gradient norm per step; None = off
+    checkpoint_every: int = 1  # epochs between checkpoints when fit has a checkpoint path; 0 = none
+    device: str = "auto"  # auto (CUDA when present), cpu or cuda
 
     def __post_init__(self) -> None:
-        if self.epochs <= 0:
+        if not positive_int(self.epochs):
             raise ValueError(f"epochs must be a positive integer, got {self.epochs}")
-        if self.batch_size <= 0:
+        if not positive_int(self.batch_size):
             raise ValueError(f"batch size must be a positive integer, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
-        if self.patience is not None and self.patience <= 0:
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight decay must be a number >= 0, got {self.weight_decay}")
+        if self.patience is not None and not positive_int(self.patience):
             raise ValueError(f"patience must be a positive integer, got {self.patience}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
+        if self.clip is not None and not (self.clip > 0 and math.isfinite(self.clip)):
+            raise ValueError(f"gradient clipping norm must be a positive number, got {self.clip}")
+        if not (positive_int(self.checkpoint_every) or self.checkpoint_every == 0):
+            raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu; cuda without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda: no CUDA device is available here (use --device cpu or auto)")
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; allowed: {', '.join(DEVICES)}")
+    return torch.device(name)
 
 
 @dataclass
@@ -49,23 +118,83 @@ class TrainResult:
     best_epoch: int = 0
     epochs_run: int = 0
     seconds: float = 0.0
+    resumed_from: int = 0  # epoch of the checkpoint training continued from; 0 = fresh start
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+    return kind(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
+def epoch_lr(settings: TrainSettings, epoch: int) -> float:
+    """Learning rate of a 1-based epoch under the schedule."""
+    if settings.schedule == "cosine":
+        return settings.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / settings.epochs))
+    return settings.lr
+
+
+def train_step(
+    model: Autoencoder,
+    optimizer: torch.optim.Optimizer,
+    xb: Tensor,
+    noise: torch.Generator | None,
+    kl_weight: float,
+    clip: float | None,
+) -> Tensor:
+    """One optimiser step on a batch; returns the batch's mean objective, detached (no sync)."""
+    loss = model.objective(xb, noise, kl_weight).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.detach()
+
+
+def train_epoch(
+    model: Autoencoder,
+    optimizer: torch.optim.Optimizer,
+    x_train: Tensor,
+    settings: TrainSettings,
+    shuffle: torch.Generator,
+    noise: torch.Generator | None,
+    kl_weight: float,
+) -> Tensor:
+    """One pass over x_train in a fresh order; returns the mean training objective as a tensor."""
+    n_samples = len(x_train)
+    order = torch.randperm(n_samples, generator=shuffle).to(x_train.device)
+    shuffled = x_train[order]  # (N, *shape): one gather, then contiguous slices
+    # Accumulated on the device, read once per epoch: no host sync per step.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x_train.device)
+    for start in range(0, n_samples, settings.batch_size):
+        xb = shuffled[start : start + settings.batch_size]
+        loss = train_step(model, optimizer, xb, noise, kl_weight, settings.clip)
+        loss_sum += loss * len(xb)
+    return loss_sum / n_samples
+
+
 @torch.no_grad()
-def validation_record(model: Autoencoder, x_val: Tensor, batch_size: int = 1024) -> dict[str, float]:
-    """Validation loss (mean per-sample objective) and recon_l1 / recon_l2 of the point reconstruction."""
+def validation_record(
+    model: Autoencoder, x_val: Tensor, seed: int = 0, batch_size: int = 1024
+) -> dict[str, float]:
+    """val_loss (mean per-sample objective at full KL weight), val_recon_l1 and val_recon_l2."""
     was_training = model.training
     model.eval()
-    loss_sum = abs_sum = sq_sum = 0.0
+    noise = torch.Generator(device=x_val.device).manual_seed(seed + VALIDATION_SEED_OFFSET)
+    kl_weight = model.kl_weight(None)
+    sums = torch.zeros(3, dtype=torch.float64, device=x_val.device)  # loss, |r|, r^2
     for start in range(0, len(x_val), batch_size):
         xb = x_val[start : start + batch_size]
-        out = model(xb)
-        loss_sum += float(model.criterion(xb, out).sum())
-        residual = model.criterion.reconstruct(out) - xb
-        abs_sum += float(residual.abs().sum())
-        sq_sum += float(residual.square().sum())
+        residual = model.criterion.reconstruct(model(xb)) - xb
+        sums[0] += model.objective(xb, noise, kl_weight).sum(dtype=torch.float64)
+        sums[1] += residual.abs().sum(dtype=torch.float64)
+        sums[2] += residual.square().sum(dtype=torch.float64)
     model.train(was_training)
+    loss_sum, abs_sum, sq_sum = sums.tolist()
     n_elements = max(x_val.numel(), 1)
     return {
         "val_loss": loss_sum / max(len(x_val), 1),
@@ -74,46 +203,123 @@ def validation_record(model: Autoencoder, x_val: Tensor, batch_size: int = 1024)
     }
 
 
-def fit(model: Autoencoder, x_train: Tensor, x_val: Tensor, settings: TrainSettings) -> TrainResult:
-    """Train ``model`` in place on x_train (N, *shape); validate on x_val each epoch."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+@dataclass
+class Progress:
+    """The bookkeeping a checkpoint carries besides tensors."""
+
+    epoch: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    since_best: int = 0
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def snapshot(model: torch.nn.Module) -> dict[str, Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def write_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    best: dict[str, Tensor],
+    optimizer: torch.optim.Optimizer,
+    generators: dict[str, torch.Generator],
+    progress: Progress,
+) -> None:
+    optimizer_tensors, optimizer_meta = flatten_optimizer(optimizer.state_dict())
+    tensors = {
+        **prefixed("model", model.state_dict()),
+        **prefixed("best", best),
+        **optimizer_tensors,
+        **generator_states(generators),
+    }
+    save_checkpoint(path, tensors, {"progress": asdict(progress), "optimizer": optimizer_meta})
+
+
+def read_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generators: dict[str, torch.Generator],
+    device: torch.device,
+) -> tuple[dict[str, Tensor], Progress]:
+    """Restore model, optimizer and generators from ``path``; return the best weights and progress."""
+    tensors, meta = load_checkpoint(path)
+    model.load_state_dict(unprefixed("model", tensors))
+    optimizer.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
+    restore_generators(tensors, generators)
+    best = {name: tensor.to(device) for name, tensor in unprefixed("best", tensors).items()}
+    return best, Progress(**meta["progress"])
+
+
+def fit(
+    model: Autoencoder,
+    x_train: Tensor,
+    x_val: Tensor,
+    settings: TrainSettings,
+    checkpoint: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on x_train (N, *shape); validate on x_val each epoch.
+
+    The model ends on the training device (``settings.device``) holding its best weights.
+    ``on_epoch`` receives, after each epoch, its history record plus ``epochs`` and
+    ``samples_per_s`` (training samples per second of that epoch, validation excluded).
+    """
+    device = resolve_device(settings.device)
+    model.to(device)
+    x_train, x_val = x_train.to(device), x_val.to(device)
+    optimizer = make_optimizer(model, settings)
+    shuffle = torch.Generator().manual_seed(settings.seed)
+    noise = torch.Generator(device=device).manual_seed(settings.seed + NOISE_SEED_OFFSET)
+    generators = {"shuffle": shuffle, "noise": noise}
     result = TrainResult()
-    best_loss = math.inf
-    best_state = copy.deepcopy(model.state_dict())
-    since_best = 0
-    started = time.perf_counter()
+    progress = Progress()
+    best = snapshot(model)
+    if checkpoint is not None and Path(checkpoint).is_file():
+        best, progress = read_checkpoint(Path(checkpoint), model, optimizer, generators, device)
+        result.resumed_from = progress.epoch
+    started = time.perf_counter() - progress.seconds
     model.train()
-    for epoch in range(1, settings.epochs + 1):
-        # One gather per epoch, then contiguous slices: no per-sample DataLoader.
-        shuffled = x_train[torch.randperm(len(x_train), generator=generator)]
-        loss_sum = 0.0
-        for start in range(0, len(shuffled), settings.batch_size):
-            xb = shuffled[start : start + settings.batch_size]
-            loss = model.loss(xb).mean()
-            if not torch.isfinite(loss):
-                result.status, result.reason = "diverged", f"non-finite training loss at epoch {epoch}"
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(xb)
-        if result.status == "diverged":
+    for epoch in range(progress.epoch + 1, settings.epochs + 1):
+        lr = epoch_lr(settings, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        epoch_started = time.perf_counter()
+        train_loss = float(
+            train_epoch(model, optimizer, x_train, settings, shuffle, noise, model.kl_weight(epoch))
+        )
+        samples_per_s = len(x_train) / max(time.perf_counter() - epoch_started, 1e-9)
+        if not math.isfinite(train_loss):
+            result.status, result.reason = "diverged", f"non-finite training loss at epoch {epoch}"
             break
-        record = {"epoch": epoch, "train_loss": loss_sum / len(shuffled), **validation_record(model, x_val)}
-        result.history.append(record)
-        result.epochs_run = epoch
+        record = {"epoch": epoch, "train_loss": train_loss, **validation_record(model, x_val, settings.seed)}
+        record["lr"] = lr
         if not math.isfinite(record["val_loss"]):
             result.status, result.reason = "diverged", f"non-finite validation loss at epoch {epoch}"
             break
-        if record["val_loss"] < best_loss:
-            best_loss, result.best_epoch, since_best = record["val_loss"], epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+        progress.history.append(record)
+        progress.epoch = epoch
+        if record["val_loss"] < progress.best_loss:
+            progress.best_loss, progress.best_epoch, progress.since_best = record["val_loss"], epoch, 0
+            best = snapshot(model)
         else:
-            since_best += 1
-            if settings.patience is not None and since_best >= settings.patience:
-                break
-    model.load_state_dict(best_state)
+            progress.since_best += 1
+        if on_epoch is not None:
+            on_epoch({**record, "epochs": settings.epochs, "samples_per_s": samples_per_s})
+        if settings.patience is not None and progress.since_best >= settings.patience:
+            break
+        every = settings.checkpoint_every
+        if checkpoint is not None and every and epoch % every == 0 and epoch < settings.epochs:
+            progress.seconds = time.perf_counter() - started
+            write_checkpoint(Path(checkpoint), model, best, optimizer, generators, progress)
+    model.load_state_dict(best)
     model.eval()
+    result.best_epoch, result.epochs_run, result.history = (
+        progress.best_epoch,
+        progress.epoch,
+        progress.history,
+    )
     result.seconds = time.perf_counter() - started
     return result
