@@ -48,6 +48,8 @@ class RunSpec:
     model: ModelSettings = field(default_factory=ModelSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     preprocess: str = "auto"  # standard, minmax, none, or auto (follows the criterion's support)
+    nan: str = "error"  # NaN / infinite values in data files: "error" or "drop" the rows
+    image_size: int | None = None  # resize image data to image_size x image_size
     split_seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -69,6 +71,8 @@ def make_config(spec: RunSpec, dataset: Dataset) -> dict[str, Any]:
             "name": dataset.name,
             "shape": list(dataset.shape),
             "kind": dataset.kind,
+            "nan": spec.nan,
+            "image_size": spec.image_size,
             "n_samples": len(dataset.x),
             "split_seed": spec.split_seed,
             "val_fraction": spec.val_fraction,
@@ -139,7 +143,7 @@ def train_run(
     out = Path(out)
     if out.exists() and not overwrite:
         raise ValueError(f"{out}: already exists (choose another --out, or pass --overwrite)")
-    dataset = load(spec.data)
+    dataset = load(spec.data, nan=spec.nan, image_size=spec.image_size)
     config = make_config(spec, dataset)
     model = init_model(config, spec.train.seed)
     prepared = prepare_data(config, dataset)

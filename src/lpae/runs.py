@@ -131,7 +131,8 @@ class PreparedData:
 def prepare_data(config: dict[str, Any], dataset: Dataset | None = None) -> PreparedData:
     """Load (unless given), split and preprocess data exactly as the run's config says."""
     data = config["data"]
-    dataset = load(data["spec"]) if dataset is None else dataset
+    if dataset is None:
+        dataset = load(data["spec"], nan=data.get("nan", "error"), image_size=data.get("image_size"))
     splits = split_indices(
         len(dataset.x), data["split_seed"], dataset.y, data["val_fraction"], data["test_fraction"]
     )

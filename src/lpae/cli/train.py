@@ -78,6 +78,8 @@ def train(
     resume: bool = typer.Option(False, help="continue an interrupted run from its checkpoint in OUT.partial"),
     quiet: bool = typer.Option(False, help="no progress bar and no metrics table"),
     preprocess: str = typer.Option("auto", help="standard, minmax, none, or auto (follows the criterion)"),
+    nan: str = typer.Option("error", help="NaN or infinite values in a data file: error, or drop those rows"),
+    image_size: int | None = typer.Option(None, help="resize image data to N x N (needed for mixed sizes)"),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
 ) -> None:
     """Train one autoencoder and write its run directory."""
@@ -108,6 +110,8 @@ def train(
             device=device,
         ),
         preprocess=preprocess,
+        nan=nan,
+        image_size=image_size,
         split_seed=seed,
     )
     show = not quiet and sys.stdout.isatty()

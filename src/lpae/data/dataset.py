@@ -9,6 +9,13 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 
+KINDS = ("tabular", "image")
+
+
+class DataWarning(UserWarning):
+    """Data were changed on loading (columns or rows dropped); the message says what and why."""
+
+
 @dataclass
 class Dataset:
     """Samples ``x`` of shape (N, *shape) as float32, optional integer labels ``y`` (N,).
@@ -21,13 +28,17 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray | None = None
     clean: np.ndarray | None = None
-    kind: str = "tabular"  # "tabular" or "image"
+    kind: str = "tabular"  # "tabular" or "image" (then a sample is (C, H, W))
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.x = np.ascontiguousarray(self.x, dtype=np.float32)
         if self.x.ndim < 2 or len(self.x) == 0:
             raise ValueError(f"data set {self.name!r}: expected at least one sample of at least one feature")
+        if self.kind not in KINDS:
+            raise ValueError(f"data set {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.kind == "image" and self.x.ndim != 4:
+            raise ValueError(f"data set {self.name!r}: images must be (N, C, H, W), got {self.x.shape}")
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError(f"data set {self.name!r}: {len(self.y)} labels for {len(self.x)} samples")
         if self.clean is not None:

@@ -1,0 +1,60 @@
+"""Real tabular sets that ship inside scikit-learn (no network): ``sklearn.datasets.load_*``.
+
+| spec | samples x features | values | labels |
+|---|---|---|---|
+| digits | 1797 x 64 | 8x8 images, 0..16 | 10 digits |
+| breast_cancer | 569 x 30 | continuous, scales 1e-3..1e3 | malignant / benign |
+| wine | 178 x 13 | continuous | 3 cultivars |
+| diabetes | 442 x 10 | continuous, already centred and scaled | none (the target is a regression target) |
+| iris | 150 x 4 | continuous, cm | 3 species |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lpae.data.dataset import Dataset
+from lpae.data.registry import DATASETS
+
+
+def sklearn_loader(name: str, labels: bool, info: dict[str, Any] | None = None) -> Callable[..., Dataset]:
+    def load(**_: Any) -> Dataset:
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, f"load_{name}")()
+        y = bunch.target.astype(np.int64) if labels else None
+        extra = {"classes": [str(c) for c in bunch.target_names]} if labels else {}
+        return Dataset(
+            name,
+            bunch.data.astype(np.float32),
+            y,
+            kind="tabular",
+            info={"source": f"sklearn.datasets.load_{name}", "columns": list(map(str, bunch.feature_names))}
+            | extra
+            | (info or {}),
+        )
+
+    return load
+
+
+SETS = [
+    ("digits", 64, True, "handwritten digits, 1797 x 64 (8x8 images, 0..16), 10 classes", {"image_shape": [1, 8, 8]}),
+    ("breast_cancer", 30, True, "Wisconsin breast cancer, 569 x 30 continuous, 2 classes", None),
+    ("wine", 13, True, "wine recognition, 178 x 13 continuous, 3 classes", None),
+    ("diabetes", 10, False, "diabetes, 442 x 10 continuous (regression target not used as labels)", None),
+    ("iris", 4, True, "Fisher's iris, 150 x 4 continuous, 3 classes", None),
+]
+
+for _name, _features, _labels, _summary, _info in SETS:
+    DATASETS.register(
+        _name,
+        sklearn_loader(_name, _labels, _info),
+        summary=f"scikit-learn {_summary}",
+        shape=(_features,),
+        kind="tabular",
+        labels=_labels,
+        requires=None,
+    )
