@@ -1,0 +1,142 @@
+"""Where units of work run: in this process, in a local process pool, or on a Ray cluster.
+
+Every executor yields the outcomes of each finished unit back to the one process that writes the
+results store. ``--workers N`` runs N units at a time with ``max(1, cores // N)`` torch threads
+each (``--threads`` overrides), so that workers do not fight over cores.
+
+- ``local`` with one worker: in this process, unit after unit.
+- ``local`` with N > 1 workers: a ``ProcessPoolExecutor`` of N spawned processes (spawn rather
+  than fork: forking a process whose torch thread pool is already running can hang).
+- ``ray``: ``ray.init(address=...)`` or a local cluster of N CPUs; each unit is a task asking for
+  its thread count in CPUs; the run directory's files come back in the result, so a worker on
+  another node needs no shared file system. Ray is an optional extra (``pip install 'lpae[ray]'``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+import torch
+
+from lpae.study.execute import Unit, set_threads, threads_per_worker, train_unit
+from lpae.study.store import Outcome
+
+EXECUTORS = ("local", "ray")
+OnSubmit = Callable[[Unit], None]
+
+
+def failed(unit: Unit, message: str) -> list[Outcome]:
+    return [Outcome(job.run_id, "failed", {}, message) for job in unit.jobs]
+
+
+def run_units(
+    units: Sequence[Unit],
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    on_submit: OnSubmit | None = None,
+    threads: int | None = None,
+) -> Iterator[list[Outcome]]:
+    """Train ``units``; ``threads`` (torch threads per worker) defaults to max(1, cores // workers)."""
+    check_execution(executor, workers, ray_address, threads)
+    submit = on_submit or (lambda unit: None)
+    threads = threads or threads_per_worker(workers)
+    if executor == "ray":
+        return run_on_ray(units, workers, ray_address, submit, threads)
+    if workers == 1:
+        return run_here(units, submit, threads)
+    return run_in_pool(units, workers, submit, threads)
+
+
+def check_execution(executor: str, workers: int, ray_address: str | None, threads: int | None = None) -> None:
+    """Raise ValueError for settings that cannot run, before a study starts."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {workers}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be a positive integer, got {threads}")
+    if executor == "ray":
+        import_ray()
+    elif ray_address is not None:
+        raise ValueError("--ray-address needs --executor ray")
+
+
+def run_here(units: Sequence[Unit], submit: OnSubmit, threads: int) -> Iterator[list[Outcome]]:
+    previous = torch.get_num_threads()
+    set_threads(threads)
+    try:
+        for unit in units:
+            submit(unit)
+            yield train_unit(unit)
+    finally:
+        set_threads(previous)
+
+
+def run_in_pool(
+    units: Sequence[Unit], workers: int, submit: OnSubmit, threads: int
+) -> Iterator[list[Outcome]]:
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=set_threads, initargs=(threads,)
+    )
+    queue = list(units)
+    running: dict[Future[list[Outcome]], Unit] = {}
+    try:
+        while queue or running:
+            # Keep exactly `workers` units in flight, so "running" in the store means running.
+            while queue and len(running) < workers:
+                unit = queue.pop(0)
+                submit(unit)
+                running[pool.submit(train_unit, unit)] = unit
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                unit = running.pop(future)
+                try:
+                    yield future.result()
+                except Exception as error:  # a worker process died (memory, signal)
+                    yield failed(unit, f"worker process failed: {type(error).__name__}: {error}")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("the ray executor needs Ray: pip install 'lpae[ray]'") from None
+    return ray
+
+
+def run_on_ray(
+    units: Sequence[Unit], workers: int, address: str | None, submit: OnSubmit, threads: int
+) -> Iterator[list[Outcome]]:
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=threads)(train_unit)
+    try:
+        pending: dict[Any, Unit] = {}
+        for unit in units:
+            submit(unit)
+            pending[task.remote(unit, True, threads)] = unit
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                unit = pending.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except Exception as error:  # the task or its worker crashed
+                    yield failed(
+                        unit, f"ray task failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+                    )
+    finally:
+        if started_here:
+            ray.shutdown()

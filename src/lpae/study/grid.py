@@ -1,0 +1,328 @@
+"""Study grids: a TOML file (or a built-in preset) expanded into the list of runs to train.
+
+A grid crosses data sets x models x criteria x contamination levels x seeds, plus one-class runs
+for data sets that name ``normal_classes``::
+
+    name = "mine"
+    seeds = [0, 1, 2]
+    criteria = ["lp:0.5", "l1", "l2", "huber"]
+    contaminate = [0.0, 0.05]        # optional; fractions of training rows replaced by outliers
+    data = ["digits", "wine"]        # or tables: [[data]] spec = "digits", normal_classes = [0]
+
+    [[models]]                       # optional; one table per model, any model option
+    model = "ae"
+    hidden = [64]
+    latent = 8
+
+    [train]                          # optional; training options shared by every run
+    epochs = 30
+
+Everything is validated before any run starts: unknown keys, unknown or malformed specs
+(through ``lpae.criteria.normalize`` and ``lpae.data.DATASETS``), bad values, options this
+version does not support, duplicate runs and an empty grid all raise ``ValueError`` naming the
+file and the key. Each run is a :class:`lpae.experiment.RunSpec` whose canonical JSON
+(``run_key``) is its key in the results store; the split seed follows the run's seed, so every
+criterion of one seed sees the same split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lpae import criteria
+from lpae.data import DATASETS, missing_requirement
+from lpae.experiment import RunSpec
+from lpae.models import build_model
+from lpae.study.options import apply_options, has_option
+
+TOP_KEYS = ("name", "seeds", "criteria", "data", "models", "train", "contaminate")
+DATA_KEYS = ("spec", "normal_classes", "optional")
+PRESETS = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a grid: its spec, its canonical key and a short id for its directory."""
+
+    spec: RunSpec
+    key: str
+    run_id: str
+    position: int
+
+    @property
+    def dir_name(self) -> str:
+        seed = self.spec.train.seed
+        return f"{slug(self.spec.data)}--{slug(self.spec.loss)}--s{seed}--{self.run_id[:10]}"
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    origin: str  # preset name or file path
+    text: str  # the TOML text, stored with the study so `--resume` can rebuild it
+    runs: tuple[PlannedRun, ...]
+    notes: tuple[str, ...] = field(default=())  # e.g. optional data sets that are not available
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a spec: 'lp:p=0.5' -> 'lp_p-0.5'."""
+    out = "".join(c if c.isalnum() or c in ".-" else "-" if c == "=" else "_" for c in text)
+    return out.strip("_")[:60] or "x"
+
+
+def plain(value: Any) -> Any:
+    """Dataclass values as JSON-ready data (tuples become lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def run_key(spec: RunSpec) -> str:
+    """Canonical JSON of a resolved RunSpec (criterion and data specs already canonical)."""
+    return json.dumps(plain(spec), sort_keys=True, separators=(",", ":"))
+
+
+def run_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def preset_text(name: str) -> str:
+    return (resources.files("lpae.study") / "presets" / f"{name}.toml").read_text()
+
+
+def load_grid(source: str | Path) -> Grid:
+    """A preset name (quick, full) or a path to a TOML grid, validated and expanded."""
+    text_source = str(source)
+    if text_source in PRESETS:
+        return parse_grid(preset_text(text_source), f"preset {text_source}")
+    path = Path(source)
+    if path.suffix != ".toml" or not path.is_file():
+        if path.suffix == ".toml":
+            raise ValueError(f"{path}: no such grid file")
+        raise ValueError(f"{text_source!r} is neither a preset ({', '.join(PRESETS)}) nor a .toml grid file")
+    return parse_grid(path.read_text(), str(path))
+
+
+def parse_grid(text: str, origin: str = "grid") -> Grid:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{origin}: not valid TOML: {error}") from None
+    unknown = sorted(set(table) - set(TOP_KEYS))
+    if unknown:
+        raise ValueError(f"{origin}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+    name = table.get("name", Path(origin).stem if origin.endswith(".toml") else origin.split()[-1])
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{origin}: name must be a non-empty string")
+    seeds = int_list(table, "seeds", origin)
+    losses = criteria_list(table, origin)
+    data, notes = data_entries(table, origin)
+    models = model_tables(table, origin)
+    train = table.get("train", {})
+    if not isinstance(train, dict):
+        raise ValueError(f"{origin}: [train] must be a table of options")
+    if "seed" in train:
+        raise ValueError(f"{origin}: [train] seed: give seeds as `seeds = [...]` at the top level")
+    levels = contamination_levels(table, origin)
+    runs = expand(origin, seeds, losses, data, models, train, levels)
+    if not runs:
+        raise ValueError(f"{origin}: the grid is empty (no runs to train)")
+    return Grid(name.strip(), origin, text, tuple(runs), tuple(notes))
+
+
+def int_list(table: dict[str, Any], key: str, origin: str) -> list[int]:
+    values = table.get(key, [0])
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError(f"{origin}: {key} must be a list of integers, got {values!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{origin}: {key} has duplicates: {values!r}")
+    if any(v < 0 for v in values):
+        raise ValueError(f"{origin}: {key} must be non-negative, got {values!r}")
+    return values
+
+
+def criteria_list(table: dict[str, Any], origin: str) -> list[str]:
+    raw = table.get("criteria", [])
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise ValueError(f"{origin}: criteria must be a list of criterion specs (strings)")
+    seen: dict[str, str] = {}
+    for text in raw:
+        try:
+            canonical = criteria.normalize(text)
+        except ValueError as error:
+            raise ValueError(f"{origin}: criteria: {error}") from None
+        if canonical in seen:
+            raise ValueError(
+                f"{origin}: criteria {seen[canonical]!r} and {text!r} are the same ({canonical})"
+            )
+        seen[canonical] = text
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class DataEntry:
+    spec: str  # canonical
+    normal_sets: tuple[tuple[int, ...], ...]
+
+
+def data_entries(table: dict[str, Any], origin: str) -> tuple[list[DataEntry], list[str]]:
+    raw = table.get("data", [])
+    if not isinstance(raw, list):
+        raise ValueError(f"{origin}: data must be a list of data set specs or [[data]] tables")
+    entries: list[DataEntry] = []
+    notes: list[str] = []
+    for item in raw:
+        item = {"spec": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or not isinstance(item.get("spec"), str):
+            raise ValueError(f'{origin}: each data entry needs spec = "..." (a data set spec)')
+        unknown = sorted(set(item) - set(DATA_KEYS))
+        if unknown:
+            allowed = ", ".join(DATA_KEYS)
+            raise ValueError(
+                f"{origin}: data {item['spec']!r}: unknown key {unknown[0]!r}; allowed: {allowed}"
+            )
+        optional = item.get("optional", False)
+        if not isinstance(optional, bool):
+            raise ValueError(f"{origin}: data {item['spec']!r}: optional must be true or false")
+        try:
+            entry, values = DATASETS.resolve(item["spec"])
+        except ValueError as error:
+            if optional:
+                notes.append(f"data set {item['spec']!r} skipped: {error}")
+                continue
+            raise ValueError(f"{origin}: data: {error}") from None
+        command = missing_requirement(entry.name)
+        if command is not None:
+            if optional:
+                notes.append(f"data set {item['spec']!r} skipped: needs `{command}`")
+                continue
+            raise ValueError(f"{origin}: data set {entry.name!r} needs an optional package: {command}")
+        spec = DATASETS.canonical(entry.name, values)
+        if any(e.spec == spec for e in entries):
+            raise ValueError(f"{origin}: data set {spec!r} is listed twice")
+        entries.append(DataEntry(spec, normal_sets(item, entry.tags.get("labels"), origin)))
+    return entries, notes
+
+
+def normal_sets(item: dict[str, Any], labelled: Any, origin: str) -> tuple[tuple[int, ...], ...]:
+    raw = item.get("normal_classes")
+    if raw is None:
+        return ()
+    where = f"{origin}: data {item['spec']!r}: normal_classes"
+    sets = raw if raw and all(isinstance(v, list) for v in raw) else [raw]
+    out = []
+    for classes in sets:
+        if not isinstance(classes, list) or not classes or not all(isinstance(c, int) for c in classes):
+            raise ValueError(f"{where} must be a list of class labels (integers) or a list of such lists")
+        out.append(tuple(sorted(set(classes))))
+    if labelled is False:
+        raise ValueError(f"{where}: data set {item['spec']!r} has no labels")
+    if not has_option("normal_classes"):
+        raise ValueError(
+            f"{where}: one-class runs are not supported by this version of lpae yet "
+            "(RunSpec has no field 'normal_classes')"
+        )
+    return tuple(out)
+
+
+def model_tables(table: dict[str, Any], origin: str) -> list[dict[str, Any]]:
+    raw = table.get("models", [{}])
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(m, dict) for m in raw):
+        raise ValueError(f"{origin}: models must be [[models]] tables of model options")
+    return raw
+
+
+def contamination_levels(table: dict[str, Any], origin: str) -> list[float] | None:
+    if "contaminate" not in table:
+        return None
+    raw = table["contaminate"]
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)
+    ):
+        raise ValueError(f"{origin}: contaminate must be a list of fractions, e.g. [0.0, 0.05, 0.2]")
+    if any(not 0 <= v < 1 for v in raw):
+        raise ValueError(f"{origin}: contaminate fractions must be in [0, 1), got {raw!r}")
+    if not has_option("contaminate"):
+        raise ValueError(
+            f"{origin}: option 'contaminate' is not supported by this version of lpae yet "
+            "(RunSpec has no field 'contaminate')"
+        )
+    return [float(v) for v in raw]
+
+
+# --- expansion ----------------------------------------------------------------------------------
+
+
+def expand(
+    origin: str,
+    seeds: list[int],
+    losses: list[str],
+    data: list[DataEntry],
+    models: list[dict[str, Any]],
+    train: dict[str, Any],
+    levels: list[float] | None,
+) -> list[PlannedRun]:
+    """data x model x (all classes, then each normal set) x contamination x criterion x seed."""
+    runs: list[PlannedRun] = []
+    keys: set[str] = set()
+    for entry in data:
+        for index, model_options in enumerate(models):
+            where = f"{origin}: models[{index}]"
+            base = with_options(RunSpec(data=entry.spec), {**train, **model_options}, where)
+            dry_build(base, losses, where)
+            variants: list[dict[str, Any]] = [{"contaminate": c} for c in levels] if levels else [{}]
+            # One-class runs use the first contamination level only: anomaly figures compare criteria.
+            variants += [{"normal_classes": s, **variants[0]} for s in entry.normal_sets]
+            for variant in variants:
+                for loss in losses:
+                    for seed in seeds:
+                        spec = dataclasses.replace(
+                            base, loss=loss, split_seed=seed, train=dataclasses.replace(base.train, seed=seed)
+                        )
+                        spec = with_options(spec, variant, where)
+                        key = run_key(spec)
+                        if key in keys:
+                            raise ValueError(f"{where}: the grid names the same run twice ({key})")
+                        keys.add(key)
+                        runs.append(PlannedRun(spec, key, run_id(key), len(runs)))
+    return runs
+
+
+def with_options(spec: RunSpec, options: dict[str, Any], where: str) -> RunSpec:
+    try:
+        return apply_options(spec, options, where)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
+
+
+def dry_build(spec: RunSpec, losses: list[str], where: str) -> None:
+    """Build each criterion and the model once on the data set's declared shape: fail before training."""
+    entry, values = DATASETS.resolve(spec.data)
+    # Declared shapes may name spec arguments: ("dim",) for synthetic:dim=16.
+    shape = [values.get(d, d) if isinstance(d, str) else d for d in entry.tags.get("shape") or ()]
+    if not shape or not all(isinstance(d, int) for d in shape):
+        return  # shape known only after loading (user files): checked when the run starts
+    try:
+        for loss in losses:
+            build_model(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None

@@ -1,0 +1,73 @@
+"""Reconstructions of test images, one row per criterion, for image data sets.
+
+A data set counts as images when one sample has shape (C, H, W) or when the data set says so
+(``info["image_shape"]``, e.g. digits as 1 x 8 x 8). Images are shown in original units (the
+stored preprocessing inverted), from the lowest seed's run of each criterion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lpae.metrics import reconstruct
+from lpae.runs import load_run, prepare_data
+from lpae.study.report import plots
+from lpae.study.report.data import StudyData
+from lpae.study.report.page import Section, image, para
+
+N_IMAGES = 8
+MAX_ROWS = 12
+
+
+def image_shape(shape: list[int], info: dict[str, object]) -> tuple[int, ...] | None:
+    if len(shape) == 3:
+        return tuple(shape)
+    declared = info.get("image_shape")
+    if isinstance(declared, list | tuple) and int(np.prod(declared)) == int(np.prod(shape)):
+        return tuple(int(v) for v in declared)
+    return None
+
+
+def as_pictures(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, features) -> (N, H, W) for one channel, (N, H, W, C) otherwise."""
+    images = x.reshape(len(x), *shape)
+    return images[:, 0] if shape[0] == 1 else np.moveaxis(images, 1, -1)
+
+
+def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
+    rows: list[tuple[str, np.ndarray]] = []
+    first = frame.sort_values("seed", kind="stable").groupby("criterion", sort=False).head(1)
+    for _, run_row in first.head(MAX_ROWS).iterrows():
+        try:
+            run = load_run(Path(study.out) / str(run_row["run_dir"]))
+        except (OSError, ValueError):
+            continue
+        prepared = prepare_data(run.config)
+        shape = image_shape(run.config["data"]["shape"], prepared.dataset.info)
+        if shape is None:
+            return None
+        x = prepared.tensor("test")[:N_IMAGES]
+        x_hat = reconstruct(run, x)
+        if not rows:
+            rows.append(("original", as_pictures(prepared.preprocessor.inverse(x.numpy()), shape)))
+        rows.append((str(run_row["criterion"]), as_pictures(prepared.preprocessor.inverse(x_hat), shape)))
+    return rows if len(rows) > 1 else None
+
+
+def reconstructions_section(study: StudyData) -> Section:
+    section = Section("reconstructions", "Reconstructions")
+    for title, frame in study.groups(study.main):
+        rows = reconstruction_rows(study, frame)
+        if rows:
+            section.add(image(plots.image_grid(rows, title), f"test reconstructions for {title}"))
+    if section:
+        section.parts.insert(
+            0,
+            para(
+                "The first test images and each criterion's reconstruction (lowest seed), in original units."
+            ),
+        )
+    return section

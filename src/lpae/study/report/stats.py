@@ -1,0 +1,80 @@
+"""Seed statistics for the report: mean and 95% interval per criterion, best and ties.
+
+The interval is Student's t interval of the mean over seeds, mean +- t_{0.975, n-1} s / sqrt(n)
+(scipy.stats.t), the usual choice for a handful of seeds. With one seed there is no interval;
+the report says so instead of pretending to know. Two criteria are *tied* when their intervals
+overlap; the best (by mean, in the metric's direction) and every criterion tied with it are marked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Summary:
+    n: int
+    mean: float
+    low: float  # 95% interval; equal to the mean when n < 2
+    high: float
+
+    @property
+    def has_interval(self) -> bool:
+        return self.n >= 2
+
+    def overlaps(self, other: Summary) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
+def summarize(values: np.ndarray | pd.Series) -> Summary:
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return Summary(0, math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    if n < 2:
+        return Summary(n, mean, mean, mean)
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return Summary(n, mean, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
+class Entry:
+    criterion: str
+    summary: Summary
+    best: bool = False
+    tied: bool = False  # interval overlaps the best's
+
+
+def leaderboard(
+    frame: pd.DataFrame, metric: str, higher_is_better: bool, by: str = "criterion"
+) -> list[Entry]:
+    """Criteria ranked by their mean of ``metric`` over seeds; best first, ties marked."""
+    if metric not in frame or frame[metric].notna().sum() == 0:
+        return []
+    summaries = [
+        (name, summarize(pd.to_numeric(group[metric], errors="coerce")))
+        for name, group in frame.groupby(by, sort=False)
+    ]
+    summaries = [(name, s) for name, s in summaries if s.n > 0]
+    if not summaries:
+        return []
+    summaries.sort(key=lambda item: -item[1].mean if higher_is_better else item[1].mean)
+    best = summaries[0][1]
+    return [
+        Entry(str(name), s, best=index == 0, tied=index > 0 and s.overlaps(best))
+        for index, (name, s) in enumerate(summaries)
+    ]
+
+
+def relative_gap(better: float, worse: float) -> float:
+    """How much better ``better`` is than ``worse``, as a fraction of |worse|."""
+    if worse == 0 or not math.isfinite(worse) or not math.isfinite(better):
+        return math.nan
+    return abs(worse - better) / abs(worse)

@@ -1,0 +1,244 @@
+"""The verdict: per data set, in plain words, which criteria win, by how much, and where the
+evidence is too weak to tell; plus the known-answer cross-checks on synthetic data.
+
+For each headline metric (clean-signal error, calibrated NLL, reconstruction error, probe
+accuracy; whichever the runs have) the leaderboard's best is compared with the runner-up: a
+*clear* win when their 95% intervals over seeds do not overlap, "too close to call" otherwise.
+
+Known answers (REFERENCES.md, docs/study.md):
+
+- Gaussian-noise synthetic data: the learned generalized-normal shape should come out near 2
+  (|p - 2| <= 0.5), and the L2 family (lp:2, gaussian) should not lose on clean-signal error
+  (its best is the overall best or tied with it).
+- Heavy-tailed synthetic data (Student-t, Laplace, Cauchy noise, or gennorm with p < 2): a
+  robust criterion (lp with p <= 1, huber, l1l2, laplace, student_t, barron, cauchy, gennorm with
+  a learned shape) should have the lowest clean-signal error, clearly below the L2 family.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pandas as pd
+
+from lpae.data import DATASETS
+from lpae.spec import parse
+from lpae.study.report.data import StudyData
+from lpae.study.report.metric_info import HEADLINE, METRICS
+from lpae.study.report.page import Part, Section, heading, para, status_line
+from lpae.study.report.stats import Entry, leaderboard, relative_gap, summarize
+
+ROBUST_NAMES = {"huber", "l1l2", "laplace", "student_t", "barron", "cauchy", "gennorm"}
+HEAVY_NOISE = {"student_t", "laplace", "cauchy"}
+SHAPE_TOLERANCE = 0.5
+
+
+def criterion_family(spec: str) -> str:
+    """'l2' (lp:2, gaussian), 'robust', or 'other'."""
+    parsed = parse(spec)
+    values = dict(parsed.kwargs)
+    if parsed.name == "lp":
+        p = float(values.get("p", parsed.args[0] if parsed.args else "nan"))
+        return "l2" if p == 2 else "robust" if p <= 1 else "other"
+    if parsed.name == "gaussian":
+        return "l2"
+    return "robust" if parsed.name in ROBUST_NAMES else "other"
+
+
+def noise_of(data_spec: str) -> tuple[str, dict[str, str]] | None:
+    """The synthetic noise family and its arguments, or None for data without known noise."""
+    try:
+        entry, resolved = DATASETS.resolve(data_spec)
+        name, values = entry.name, {k: str(v) for k, v in resolved.items()}
+    except ValueError:
+        parsed = parse(data_spec)
+        name, values = parsed.name, dict(parsed.kwargs)
+    if name != "synthetic" or "noise" not in values:
+        return None
+    return values["noise"], values
+
+
+def is_heavy(noise: str, values: dict[str, str]) -> bool:
+    if noise in HEAVY_NOISE:
+        return True
+    if noise == "gennorm":
+        try:
+            return float(values.get("p", "2")) < 2
+        except ValueError:
+            return False
+    return False
+
+
+def metric_sentence(metric: str, entries: list[Entry]) -> tuple[str, str | None]:
+    """A sentence on one leaderboard, and the clear winner's name (None when too close to call)."""
+    info = METRICS[metric]
+    best = entries[0]
+    value = f"{best.summary.mean:.4g}"
+    if len(entries) == 1:
+        return f"{metric} ({info.label}): only {best.criterion} has results ({value}).", None
+    runner = entries[1]
+    gap = relative_gap(best.summary.mean, runner.summary.mean)
+    gap_text = f"{100 * gap:.1f}%" if math.isfinite(gap) else "an unknown margin"
+    if not best.summary.has_interval:
+        return (
+            f"{metric} ({info.label}): {best.criterion} is best ({value}), {gap_text} ahead of "
+            f"{runner.criterion}, but with one seed there is no interval: too weak to tell.",
+            None,
+        )
+    tied = [e.criterion for e in entries if e.tied]
+    if tied:
+        names = ", ".join(tied[:4]) + (f" and {len(tied) - 4} more" if len(tied) > 4 else "")
+        return (
+            f"{metric} ({info.label}): too close to call. {best.criterion} has the best mean ({value}) "
+            f"but its 95% interval overlaps {names}; the lead over {runner.criterion} is {gap_text}.",
+            None,
+        )
+    return (
+        f"{metric} ({info.label}): {best.criterion} wins clearly with {value}, {gap_text} "
+        f"{'above' if info.higher_is_better else 'below'} the runner-up {runner.criterion} "
+        f"({runner.summary.mean:.4g}); the intervals do not overlap.",
+        best.criterion,
+    )
+
+
+def family_best(entries: list[Entry], family: str) -> Entry | None:
+    found = [e for e in entries if criterion_family(e.criterion) == family]
+    return found[0] if found else None
+
+
+def clean_metric(frame: pd.DataFrame) -> str | None:
+    for metric in ("clean_l2", "clean_l1"):
+        if metric in frame and frame[metric].notna().any():
+            return metric
+    return None
+
+
+def gaussian_checks(frame: pd.DataFrame) -> list[Part]:
+    parts: list[Part] = []
+    gennorm = frame[frame["criterion"].map(lambda c: parse(c).name == "gennorm")]
+    if "learned_p" in gennorm and gennorm["learned_p"].notna().any():
+        s = summarize(pd.to_numeric(gennorm["learned_p"], errors="coerce"))
+        ok = abs(s.mean - 2) <= SHAPE_TOLERANCE
+        parts.append(
+            status_line(
+                "PASS" if ok else "FAIL",
+                "pass" if ok else "fail",
+                f"learned gennorm shape p = {s.mean:.3g} (expected near 2, tolerance {SHAPE_TOLERANCE}).",
+            )
+        )
+    else:
+        parts.append(
+            status_line(
+                "NOT CHECKED",
+                "skip",
+                "no run learned a generalized-normal shape (add gennorm:p=learned to the grid).",
+            )
+        )
+    metric = clean_metric(frame)
+    entries = leaderboard(frame, metric, False) if metric else []
+    l2 = family_best(entries, "l2")
+    if not entries or l2 is None:
+        parts.append(
+            status_line(
+                "NOT CHECKED",
+                "skip",
+                "L2 family on clean-signal error: needs clean_l2 and an lp:2 or gaussian run.",
+            )
+        )
+        return parts
+    ok = l2.best or l2.tied
+    parts.append(
+        status_line(
+            "PASS" if ok else "FAIL",
+            "pass" if ok else "fail",
+            f"L2 family on {metric}: its best, {l2.criterion} ({l2.summary.mean:.4g}), "
+            + (
+                "is the best or tied with it."
+                if ok
+                else f"loses to {entries[0].criterion} ({entries[0].summary.mean:.4g}), intervals apart."
+            ),
+        )
+    )
+    return parts
+
+
+def heavy_checks(frame: pd.DataFrame) -> list[Part]:
+    metric = clean_metric(frame)
+    entries = leaderboard(frame, metric, False) if metric else []
+    robust, l2 = family_best(entries, "robust"), family_best(entries, "l2")
+    if not entries or robust is None or l2 is None:
+        return [
+            status_line(
+                "NOT CHECKED",
+                "skip",
+                "robust vs L2 on clean-signal error: needs clean_l2, a robust criterion and lp:2 "
+                "or gaussian.",
+            )
+        ]
+    gap = relative_gap(robust.summary.mean, l2.summary.mean)
+    separated = not robust.summary.overlaps(l2.summary) and robust.summary.has_interval
+    if criterion_family(entries[0].criterion) == "robust" and robust.summary.mean < l2.summary.mean:
+        outcome, label = ("pass", "PASS") if separated else ("weak", "WEAK")
+        text = (
+            f"robust criteria win on {metric}: {robust.criterion} {robust.summary.mean:.4g} against the "
+            f"L2 family's best {l2.criterion} {l2.summary.mean:.4g} ({100 * gap:.1f}% lower"
+            + ("; intervals separated)." if separated else "; intervals overlap, so the evidence is weak).")
+        )
+    else:
+        outcome, label = "fail", "FAIL"
+        top = entries[0]
+        text = (
+            f"on {metric} the best criterion is {top.criterion} ({top.summary.mean:.4g}), not a robust one; "
+            f"best robust: {robust.criterion} {robust.summary.mean:.4g}."
+        )
+    return [status_line(label, outcome, text)]
+
+
+def verdict_section(study: StudyData) -> Section:
+    section = Section("verdict", "Verdict")
+    if study.main.empty:
+        section.add(para("No finished runs yet: nothing to judge."))
+        return section
+    for title, frame in study.groups(study.main):
+        section.add(heading(title))
+        winners: Counter[str] = Counter()
+        spoken = 0
+        for metric in HEADLINE:
+            entries = leaderboard(frame, metric, METRICS[metric].higher_is_better)
+            if not entries:
+                continue
+            sentence, winner = metric_sentence(metric, entries)
+            section.add(para(sentence))
+            spoken += 1
+            if winner:
+                winners[winner] += 1
+        if spoken == 0:
+            section.add(
+                para(
+                    "No headline metric (clean error, NLL, reconstruction error, probe accuracy) "
+                    "in these runs."
+                )
+            )
+        elif winners:
+            name, count = winners.most_common(1)[0]
+            section.add(para(f"In short: {name} wins {count} of {spoken} headline metrics outright."))
+        else:
+            section.add(
+                para(
+                    f"In short: no criterion wins any of the {spoken} headline metrics outright; "
+                    "the evidence is too weak to tell them apart."
+                )
+            )
+        noise = noise_of(str(frame["data"].iloc[0]))
+        if noise is not None:
+            family, values = noise
+            if family == "gaussian":
+                section.add(para("Known-answer checks (Gaussian noise):"))
+                for part in gaussian_checks(frame):
+                    section.add(part)
+            elif is_heavy(family, values):
+                section.add(para(f"Known-answer checks (heavy-tailed {family} noise):"))
+                for part in heavy_checks(frame):
+                    section.add(part)
+    return section

@@ -1,0 +1,136 @@
+"""Run a study: plan the grid into the store, train what is unfinished, record, report.
+
+``run_study(grid, out)`` is what `lpae study` does:
+
+1. open (or create) ``out/study.sqlite`` and insert every planned run as pending;
+   a folder holding a different grid is refused unless ``resume=True`` (then the runs are added);
+2. skip finished rows (done, diverged, failed unless ``retry_failed``); every other row, whether
+   pending or left "running" by a killed study, is trained again from scratch into its run folder
+   (``train_run(..., overwrite=True)``), which is deterministic per seed on CPU, so a resumed study
+   ends with the same rows and metrics as an uninterrupted one;
+3. executors send results back; this process alone writes the store, one transaction per unit;
+4. write the report (report.html and report.md).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lpae import __version__
+from lpae.runs import staging_dir
+from lpae.study.execute import Job, Unit, make_units
+from lpae.study.executors import check_execution, run_units
+from lpae.study.grid import Grid, parse_grid
+from lpae.study.progress import StudyProgress
+from lpae.study.store import Outcome, Store
+
+RUNS_FOLDER = "runs"
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    counts: dict[str, int]
+    trained: int
+    skipped: int
+    report: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def stored_grid(out: Path | str) -> Grid:
+    """The grid a study folder was run with (for `lpae study --resume --out DIR`)."""
+    with Store(out, create=False) as store:
+        text, origin = store.meta("grid"), store.meta("origin")
+    if text is None:
+        raise ValueError(f"{out}: the study store holds no grid to resume")
+    return parse_grid(text, origin or "stored grid")
+
+
+def run_study(
+    grid: Grid,
+    out: Path | str,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+    progress: StudyProgress | None = None,
+    report: bool = True,
+    threads: int | None = None,
+) -> StudyResult:
+    out = Path(out)
+    check_execution(executor, workers, ray_address, threads)
+    progress = progress or StudyProgress()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with Store(out) as store:
+        check_same_grid(store, grid, out, resume)
+        store.set_meta(
+            {"grid": grid.text, "origin": grid.origin, "name": grid.name, "lpae_version": __version__}
+        )
+        store.plan((r.run_id, r.key, r.position, f"{RUNS_FOLDER}/{r.dir_name}") for r in grid.runs)
+        remove_stale_staging(out / RUNS_FOLDER)
+        finished = ("done", "diverged") if retry_failed else ("done", "diverged", "failed")
+        wanted = {r.run_id for r in grid.runs}
+        rows = store.rows(wanted)
+        todo = {row.run_id: row for row in rows if row.status not in finished}
+        jobs = [
+            Job(r.run_id, r.spec, str((out / todo[r.run_id].run_dir).resolve()))
+            for r in grid.runs
+            if r.run_id in todo
+        ]
+        units = make_units(jobs)
+
+        def on_submit(unit: Unit) -> None:
+            store.mark_running(job.run_id for job in unit.jobs)
+            progress.submitted(len(unit.jobs))
+
+        progress.start(len(rows), len(rows) - len(jobs))
+        try:
+            for outcomes in run_units(units, executor, workers, ray_address, on_submit, threads):
+                for outcome in outcomes:
+                    if outcome.files is not None:
+                        write_run_files(out / todo[outcome.run_id].run_dir, outcome)
+                store.record(outcomes)
+                progress.finished(outcomes)
+        finally:
+            progress.stop()
+        result = StudyResult(out, store.counts(), len(jobs), len(rows) - len(jobs), notes=list(grid.notes))
+    if report:
+        from lpae.study.report import write_report
+
+        result.report = write_report(out)
+    return result
+
+
+def check_same_grid(store: Store, grid: Grid, out: Path, resume: bool) -> None:
+    stored = {row.key for row in store.rows()}
+    if not stored or resume:
+        return
+    planned = {r.key for r in grid.runs}
+    if stored != planned:
+        extra = len(planned - stored)
+        raise ValueError(
+            f"{out}: already holds a study of a different grid ({extra} of this grid's runs are not in it); "
+            "choose another --out, or pass --resume to add these runs to it"
+        )
+
+
+def write_run_files(run_dir: Path, outcome: Outcome) -> None:
+    """Write a run directory that came back as bytes, atomically (staging folder, then rename)."""
+    with staging_dir(run_dir, overwrite=True) as tmp:
+        for name, data in (outcome.files or {}).items():
+            if "/" in name or name.startswith("."):
+                raise ValueError(f"run {outcome.run_id}: refusing file name {name!r}")
+            (tmp / name).write_bytes(data)
+    outcome.files = None
+
+
+def remove_stale_staging(runs_folder: Path) -> None:
+    """Staging folders (``.NAME.tmp-*``) left by a killed study: never a finished run, safe to delete."""
+    if runs_folder.is_dir():
+        for path in runs_folder.glob(".*.tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
