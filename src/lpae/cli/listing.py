@@ -47,3 +47,8 @@ def datasets() -> None:
             entry.summary,
         )
     console.print(table)
+    console.print(
+        "files by path: path/to/table.csv:label=COLUMN (.csv, .tsv, .parquet), data.npy, "
+        "data.npz:key=x,label=y, IDX (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG images; "
+        "options: --nan error|drop, --image-size N"
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lpae.data.dataset import DataWarning, Dataset
+from lpae.data.dataset import Dataset, DataWarning
 from lpae.data.tables import check_nan_policy, check_rows, matrix_to_dataset, source_name
 
 CHANNELS = (1, 3, 4)
@@ -47,7 +47,7 @@ def read_npz(path: Path, nan: str, key: str | None, label: str | None) -> Datase
         if label is not None and label not in names:
             raise ValueError(f"{path}: no label array {label!r}; arrays: {', '.join(names)}")
         x = checked_array(archive, x_name, path)
-        y = checked_array(archive, y_name, path) if y_name in names else None
+        y = checked_array(archive, y_name, path) if y_name is not None and y_name in names else None
     if y is not None:
         y = labels_from_array(y, len(x), f"{path}: array {y_name!r}")
     dataset = array_to_dataset(x, y, str(path), nan)

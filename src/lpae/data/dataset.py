@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-
 KINDS = ("tabular", "image")
 
 

@@ -7,7 +7,7 @@
   is data and the columns are named by position: 0, 1, 2, ...
 - pyarrow parses the file (multithreaded, about 10x pandas' speed on large files) and rejects
   rows whose field count differs from the first row; lpae then finds the first such line to name
-  it in the message. Empty fields, NA, NaN and null are missing values.
+  it in the message. Empty fields, NA, NaN and null are missing values (also in text columns).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ SNIFF_ROWS = 20
 def read_delimited(path: Path, delimiter: str) -> pd.DataFrame:
     """Read a delimited text table; every problem raises ValueError naming ``path``."""
     head = read_text_head(path)
-    rows = [row for row in csv.reader(io.StringIO(head), delimiter=delimiter) if row][:SNIFF_ROWS]
+    rows = [row for row in csv.reader(io.StringIO(head), delimiter=delimiter) if "".join(row).strip()]
+    rows = rows[:SNIFF_ROWS]
     if not rows:
         raise ValueError(f"{path}: the file is empty (no rows, only blank lines)")
     header = has_header(rows)
@@ -37,6 +38,7 @@ def read_delimited(path: Path, delimiter: str) -> pd.DataFrame:
             path,
             read_options=pa_csv.ReadOptions(autogenerate_column_names=not header),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+            convert_options=pa_csv.ConvertOptions(strings_can_be_null=True),
         )
     except pa.ArrowInvalid as error:
         if "Expected" in str(error) and "columns" in str(error):
@@ -97,7 +99,9 @@ def first_ragged_line(path: Path, delimiter: str) -> str:
             if expected is None:
                 expected = len(row)
             elif len(row) != expected:
-                return f"line {reader.line_num} has {len(row)} fields, expected {expected} as in the first row"
+                return (
+                    f"line {reader.line_num} has {len(row)} fields, expected {expected} as in the first row"
+                )
     return "rows have different numbers of fields"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lpae.data.arrays import image_dataset
-from lpae.data.dataset import DataWarning, Dataset
+from lpae.data.dataset import Dataset, DataWarning
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 COLOUR_MODES = ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV", "PA", "RGBX")
@@ -92,13 +92,14 @@ def read_image(path: Path, colour: bool, image_size: int | None) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as opened:
+            image: Image.Image = opened
             if colour:
                 image = image.convert("RGB")
             elif image.mode not in ("L", "I", "I;16", "F"):
                 image = image.convert("L")
             if image.mode.startswith("I"):
-                image = image.convert("F")  # 16-bit grayscale keeps its values
+                image = image.convert("I").convert("F")  # 16-bit grayscale keeps its values
             if image_size is not None:
                 image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 from lpae.data.arrays import array_to_dataset, labels_from_array
 from lpae.data.dataset import Dataset
 
-IDX_TYPES = {
+IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

@@ -41,7 +41,13 @@ def sklearn_loader(name: str, labels: bool, info: dict[str, Any] | None = None) 
 
 
 SETS = [
-    ("digits", 64, True, "handwritten digits, 1797 x 64 (8x8 images, 0..16), 10 classes", {"image_shape": [1, 8, 8]}),
+    (
+        "digits",
+        64,
+        True,
+        "handwritten digits, 1797 x 64 (8x8 images, 0..16), 10 classes",
+        {"image_shape": [1, 8, 8]},
+    ),
     ("breast_cancer", 30, True, "Wisconsin breast cancer, 569 x 30 continuous, 2 classes", None),
     ("wine", 13, True, "wine recognition, 178 x 13 continuous, 3 classes", None),
     ("diabetes", 10, False, "diabetes, 442 x 10 continuous (regression target not used as labels)", None),

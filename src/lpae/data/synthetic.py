@@ -51,7 +51,9 @@ def noise_distribution(noise: str, scale: float, p: float, df: float) -> Any:
     return stats.t(df, scale=scale)
 
 
-def manifold(rng: np.random.Generator, n: int, dim: int, latent: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+def manifold(
+    rng: np.random.Generator, n: int, dim: int, latent: int, classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Clean signal (n, dim), unit variance per feature, and cluster labels (n,)."""
     centres = 2.0 * rng.standard_normal((classes, latent))  # (K, latent)
     labels = rng.integers(classes, size=n)
@@ -82,7 +84,9 @@ def load_synthetic(
         raise ValueError(f"synthetic: p={p:g} applies only to noise=gennorm (got noise={noise})")
     if df != DEFAULT_DF and noise != "student_t":
         raise ValueError(f"synthetic: df={df:g} applies only to noise=student_t (got noise={noise})")
-    rng_manifold, rng_noise, rng_outliers = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    rng_manifold, rng_noise, rng_outliers = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
     clean, labels = manifold(rng_manifold, n, dim, latent, classes)
     if scale > 0:
         x = clean + noise_distribution(noise, scale, p, df).rvs(size=(n, dim), random_state=rng_noise)

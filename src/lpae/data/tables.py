@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from lpae.data.dataset import DataWarning, Dataset
+from lpae.data.dataset import Dataset, DataWarning
 
 NAN_POLICIES = ("error", "drop")
 MIN_ROWS = 3
