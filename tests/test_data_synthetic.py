@@ -91,6 +91,8 @@ def test_outliers_fraction_and_mask() -> None:
     residual = np.abs(dataset.x - dataset.clean).max(axis=1)
     assert residual[~mask].max() < 1.0  # Gaussian noise of scale 0.1 stays within 10 sigma
     assert np.median(residual[mask]) > 10.0
+    part = dataset.subset(np.arange(100, 300))
+    assert np.array_equal(part.info["outlier_mask"], mask[100:300])
 
 
 def test_labels_are_cluster_ids() -> None:

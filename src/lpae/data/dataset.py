@@ -53,13 +53,19 @@ class Dataset:
         return int(np.prod(self.shape))
 
     def subset(self, index: np.ndarray) -> Dataset:
+        """The samples at ``index``; per-sample arrays in ``info`` (e.g. outlier_mask) follow them."""
+        n_samples = len(self.x)
+        info = {
+            key: value[index] if isinstance(value, np.ndarray) and len(value) == n_samples else value
+            for key, value in self.info.items()
+        }
         return Dataset(
             self.name,
             self.x[index],
             None if self.y is None else self.y[index],
             None if self.clean is None else self.clean[index],
             self.kind,
-            dict(self.info),
+            info,
         )
 
 
