@@ -8,6 +8,7 @@ exits with code 3.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,12 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     sys.exit(code)
 
 
+def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Warnings meant for users (dropped columns, ...) as one plain line each, no source code."""
+    text = " ".join(str(message).split())
+    typer.echo(f"lpae: warning: {text}", err=True)
+
+
 class LpaeGroup(TyperGroup):
     """A click group whose ``main`` turns every user error into one line and exit code 2."""
 
@@ -32,6 +39,8 @@ class LpaeGroup(TyperGroup):
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
     ) -> Any:
         extra.pop("standalone_mode", None)  # errors are always handled here
+        previous_showwarning = warnings.showwarning
+        warnings.showwarning = show_warning
         try:
             return super().main(args=args, prog_name=prog_name or "lpae", standalone_mode=False, **extra)
         except typer.Exit as stop:
@@ -44,6 +53,8 @@ class LpaeGroup(TyperGroup):
             fail(error.format_message())
         except (ValueError, TypeError, OSError) as error:
             fail(str(error))
+        finally:
+            warnings.showwarning = previous_showwarning
 
 
 app = typer.Typer(
