@@ -1,10 +1,47 @@
 """Reconstruction criteria: plain L_p-family losses and decoder likelihoods.
 
 ``build(spec)`` makes a criterion from its spec string; ``available()`` lists the names.
-Each family lives in its own module and registers itself on import.
+Each family lives in its own module and registers itself on import, in the order that
+``lpae losses`` lists them. ``calibrated_nll`` scores the residuals of any model under a
+likelihood family at its maximum-likelihood scale (and shape): the common yardstick for models
+trained with different losses. The torch-style classes (``LpLoss``, ``HuberLoss``, ...) wrap the
+plain losses with a ``reduction`` argument for use in anyone's PyTorch code.
 """
 
-from lpae.criteria import lp  # noqa: F401  (registers lp, l1, l2)
-from lpae.criteria.base import CRITERIA, Criterion, available, build, normalize, per_sample
+# isort: off
+# Registration order is listing order: plain losses, then likelihoods on the real line, then (0, 1).
+from lpae.criteria import lp, lpnorm, robust, barron  # noqa: F401
+from lpae.criteria import gaussian, laplace, gennorm, student_t, barron_nll, unit  # noqa: F401
 
-__all__ = ["CRITERIA", "Criterion", "available", "build", "normalize", "per_sample"]
+# isort: on
+from lpae.criteria.base import CRITERIA, Criterion, available, build, normalize, per_sample
+from lpae.criteria.calibrated import CalibratedNLL, calibrated_nll
+from lpae.criteria.torch_losses import (
+    BarronLoss,
+    CauchyLoss,
+    CharbonnierLoss,
+    HuberLoss,
+    L1L2Loss,
+    LogCoshLoss,
+    LpLoss,
+    LpNormLoss,
+)
+
+__all__ = [
+    "CRITERIA",
+    "BarronLoss",
+    "CauchyLoss",
+    "CharbonnierLoss",
+    "HuberLoss",
+    "L1L2Loss",
+    "LogCoshLoss",
+    "LpLoss",
+    "LpNormLoss",
+    "CalibratedNLL",
+    "Criterion",
+    "available",
+    "build",
+    "calibrated_nll",
+    "normalize",
+    "per_sample",
+]

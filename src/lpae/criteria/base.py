@@ -81,6 +81,30 @@ class Criterion(nn.Module):
         return str(self)
 
 
+def check_pair(criterion: Criterion, x: Tensor, out: Tensor) -> None:
+    """Raise ValueError unless ``out`` has ``n_outputs`` channels per channel of ``x`` (dim 1)."""
+    k = criterion.n_outputs
+    expected = (x.shape[0], k * x.shape[1], *x.shape[2:]) if x.dim() >= 2 else None
+    if expected is None or tuple(out.shape) != expected:
+        raise ValueError(
+            f"{criterion}: decoder output of shape {tuple(out.shape)} does not fit data of shape "
+            f"{tuple(x.shape)}; expected (batch, {k} x channels, ...) = {expected} "
+            f"(data must be at least 2-D: (batch, features, ...))"
+        )
+
+
+class ElementwiseLoss(Criterion):
+    """A plain loss rho(r) of the residual r = out - x, summed over features (not normalised)."""
+
+    def elementwise(self, residual: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """rho(r) element by element, same shape as ``residual``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, out: Tensor) -> Tensor:
+        check_pair(self, x, out)
+        return per_sample(self.elementwise(out - x))
+
+
 def build(spec: str, **context: Any) -> Criterion:
     """Build a criterion from its spec string, e.g. ``build("gennorm:p=learned")``."""
     return CRITERIA.build(spec, **context)

@@ -11,6 +11,10 @@ For p <= 1 the derivative at r = 0 is undefined (p = 1) or infinite (p < 1). The
 keeps gradients finite, tends to |r|^p as eps -> 0, is 0 at r = 0, and is Charbonnier at p = 1.
 ``eps="auto"`` uses 1e-3 for p <= 1 and the exact |r|^p (eps = 0) for p > 1, whose gradient
 p |r|^(p-1) sign(r) is finite everywhere.
+
+The forward pass goes through :func:`lpae.criteria.power.power_sum`, a fused value-and-gradient
+kernel (one power per element, sqrt forms for p = 0.5, 1, 1.5, 2); ``elementwise`` keeps the
+plain formula for element-wise use (``reduction="none"`` of the torch-style classes).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 
 from torch import Tensor
 
-from lpae.criteria.base import CRITERIA, Criterion, per_sample
+from lpae.criteria.base import CRITERIA, ElementwiseLoss, check_pair
+from lpae.criteria.power import power_sum
 from lpae.spec import Number, Param
 
 DEFAULT_EPS = 1e-3
@@ -38,7 +43,7 @@ def lp_energy(residual: Tensor, p: float, eps: float) -> Tensor:
     return (residual.square() + eps * eps).pow(p / 2) - eps**p
 
 
-class Lp(Criterion):
+class Lp(ElementwiseLoss):
     """Sum over features of |x_hat - x|^p (smoothed near 0 by eps, see the module docstring)."""
 
     name = "lp"
@@ -48,8 +53,12 @@ class Lp(Criterion):
         self.p = float(p)
         self.eps = resolve_eps(self.p, eps)
 
+    def elementwise(self, residual: Tensor) -> Tensor:
+        return lp_energy(residual, self.p, self.eps)
+
     def forward(self, x: Tensor, out: Tensor) -> Tensor:
-        return per_sample(lp_energy(out - x, self.p, self.eps))
+        check_pair(self, x, out)
+        return power_sum(x, out, self.p, self.eps)
 
 
 CRITERIA.register(

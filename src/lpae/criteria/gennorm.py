@@ -1,0 +1,70 @@
+"""Generalized normal (exponential power) decoder: the likelihood whose energy is the L_p loss.
+
+    f(x | mu, alpha, p) = p / (2 alpha Gamma(1/p)) * exp(-(|x - mu| / alpha)^p)
+    NLL = (|r| / alpha)^p + log(2 alpha) + lgamma(1/p) - log p          (= -scipy.stats.gennorm.logpdf)
+
+p = 2 is the Normal with sigma = alpha / sqrt(2), p = 1 the Laplace with b = alpha
+(REFERENCES.md). Closed-form ML scale for fixed p (scale=calibrated):
+alpha_hat = (p mean|r|^p)^(1/p), where the mean NLL per element is
+log(2 alpha_hat) + lgamma(1/p) - log p + 1/p.
+
+``gennorm:p=P,scale=S``: P a positive number or ``learned`` (one shared shape, bounded to
+(0.1, 10) through a sigmoid, starting at 2); S as in lpae.criteria.scale. With a shared scale
+(fixed, learned, calibrated) the NLL is S_b / alpha^p + D (log alpha + log 2 + lgamma(1/p) - log p)
+with S_b = sum_i |r_bi|^p from the fused kernel lpae.criteria.power.power_sum; per-feature and
+predicted scales use the element-wise formula (lpae.criteria.power_family).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from lpae.criteria.base import CRITERIA
+from lpae.criteria.power_family import PowerFamily
+from lpae.criteria.scale import Shape, scale_param
+from lpae.spec import Number, Param
+
+P_LEARNED_RANGE = (0.1, 10.0)
+P_LEARNED_START = 2.0
+
+
+class GenNorm(PowerFamily):
+    """Generalized-normal decoder with fixed or learned shape p (see the module docstring)."""
+
+    name = "gennorm"
+
+    def __init__(
+        self,
+        p: float | str = "learned",
+        scale: float | str = "learned",
+        feature_shape: Sequence[int] | None = None,
+        **_: Any,
+    ) -> None:
+        super().__init__(scale, feature_shape, p=p)
+        self.shape = Shape(p, *P_LEARNED_RANGE, init=P_LEARNED_START)
+
+    def power(self) -> float | Tensor:
+        return self.shape.value()
+
+    def learned(self) -> dict[str, float]:
+        found = super().learned()
+        value = self.shape.learned_value()
+        if value is not None:
+            found["learned_p"] = value
+        return found
+
+
+CRITERIA.register(
+    "gennorm",
+    GenNorm,
+    [
+        Param("p", Number(low=0, keywords=("learned",)), "learned", help="shape; learned: in (0.1, 10)"),
+        scale_param(),
+    ],
+    summary="generalized normal NLL (|r|/a)^p + log(2a) + lgamma(1/p) - log p: L_p as a likelihood",
+    likelihood=True,
+    support="real",
+)

@@ -1,0 +1,148 @@
+"""Scale and shape parametrisations shared by the likelihood families.
+
+Scale s > 0 of a location-scale family, given in a spec as ``scale=S``:
+
+- a number: fixed;
+- ``learned``: one shared scale, log s = lo + softplus(theta - lo), the soft floor of the
+  sigma-VAE (Rybkin, Daniilidis & Levine 2021) with lo = LOG_SCALE_FLOOR = -6 (s > 0.0025);
+  theta starts where s = 1;
+- ``learned_per_feature``: the same with one theta per feature (needs the feature shape);
+- ``calibrated``: the closed-form maximum-likelihood scale of the batch residuals (each family
+  says how), passed through the same soft floor; gradients flow through it;
+- ``predicted``: heteroscedastic; the decoder emits a raw log-scale per feature next to the
+  location (``n_outputs = 2``) and log s = soft floor of it.
+
+Shapes (generalized-normal p, Student-t df, Barron alpha) are a positive number or ``learned``:
+
+- bounded: value = low + (high - low) * sigmoid(theta), for shapes that must stay in an interval
+  (p of gennorm in (0.1, 10), alpha of Barron in (0, 4));
+- floored: value = low + softplus(theta), for shapes with no useful upper bound (df in (0.1, inf)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lpae.spec import Number, Param
+
+LOG_SCALE_FLOOR = -6.0
+SCALE_MODES = ("learned", "learned_per_feature", "calibrated", "predicted")
+
+
+def soft_floor(log_value: Tensor, floor: float = LOG_SCALE_FLOOR) -> Tensor:
+    """floor + softplus(log_value - floor): about log_value above the floor, never below it."""
+    return floor + F.softplus(log_value - floor)
+
+
+def inverse_soft_floor(log_value: float, floor: float = LOG_SCALE_FLOOR) -> float:
+    """The theta with soft_floor(theta) = log_value (log_value > floor)."""
+    return floor + math.log(math.expm1(log_value - floor))
+
+
+def scale_param(
+    name: str = "scale", default: float | str = "learned", modes: Sequence[str] = SCALE_MODES
+) -> Param:
+    return Param(
+        name,
+        Number(low=0, keywords=tuple(modes)),
+        default,
+        help=f"a positive number or {', '.join(modes)}",
+    )
+
+
+class Scale(nn.Module):
+    """A positive scale in one of the modes of the module docstring; gives log s for a batch."""
+
+    def __init__(
+        self,
+        value: float | str,
+        feature_shape: Sequence[int] | None,
+        owner: str,
+        init: float = 1.0,
+        name: str = "scale",
+    ) -> None:
+        super().__init__()
+        self.mode = value if isinstance(value, str) else "fixed"
+        self.fixed = None if isinstance(value, str) else float(value)
+        start = inverse_soft_floor(math.log(init))
+        if self.mode == "learned":
+            self.raw = nn.Parameter(torch.tensor(start))
+        elif self.mode == "learned_per_feature":
+            if feature_shape is None:
+                raise ValueError(
+                    f"{owner}: {name}=learned_per_feature needs the shape of one sample; build it with "
+                    f"build(spec, feature_shape=x.shape[1:])"
+                )
+            self.raw = nn.Parameter(torch.full(tuple(feature_shape), start))
+
+    @property
+    def n_outputs(self) -> int:
+        return 2 if self.mode == "predicted" else 1
+
+    @property
+    def shared(self) -> bool:
+        """True when one scale serves the whole batch (fixed, learned or calibrated)."""
+        return self.mode in ("fixed", "learned", "calibrated")
+
+    def log_scale(
+        self, residual: Tensor, raw: Tensor | None, log_calibrated: Callable[[Tensor], Tensor]
+    ) -> Tensor:
+        """log s, broadcastable to ``residual`` (B, ...): 0-dim when shared, else per feature or element."""
+        if self.fixed is not None:
+            return torch.tensor(math.log(self.fixed), dtype=residual.dtype)
+        if self.mode == "calibrated":
+            return soft_floor(log_calibrated(residual))
+        if self.mode == "predicted":
+            if raw is None:
+                raise ValueError("scale=predicted needs the decoder's raw scale channels")
+            return soft_floor(raw)
+        if self.mode == "learned_per_feature" and tuple(self.raw.shape) != tuple(residual.shape[1:]):
+            raise ValueError(
+                f"learned_per_feature scale was built for samples of shape {tuple(self.raw.shape)}, "
+                f"got {tuple(residual.shape[1:])}"
+            )
+        return soft_floor(self.raw)
+
+    def learned_value(self) -> float | None:
+        """Mean learned scale over features, or None when the scale is not learned."""
+        if self.mode not in ("learned", "learned_per_feature"):
+            return None
+        return float(soft_floor(self.raw.detach()).exp().mean())
+
+
+class Shape(nn.Module):
+    """A positive shape parameter: a fixed number, or learned within (low, high) or (low, inf)."""
+
+    def __init__(self, value: float | str, low: float, high: float | None, init: float) -> None:
+        super().__init__()
+        self.low, self.high = low, high
+        self.fixed = None if value == "learned" else float(value)
+        if self.fixed is None:
+            if high is None:
+                start = math.log(math.expm1(init - low))
+            else:
+                fraction = (init - low) / (high - low)
+                start = math.log(fraction / (1 - fraction))
+            self.raw = nn.Parameter(torch.tensor(start))
+
+    @property
+    def learned(self) -> bool:
+        return self.fixed is None
+
+    def value(self) -> float | Tensor:
+        """The number when fixed (so kernels can special-case it), else a 0-dim tensor."""
+        if self.fixed is not None:
+            return self.fixed
+        if self.high is None:
+            return self.low + F.softplus(self.raw)
+        return self.low + (self.high - self.low) * torch.sigmoid(self.raw)
+
+    def learned_value(self) -> float | None:
+        if self.fixed is not None:
+            return None
+        return float(torch.as_tensor(self.value()).detach())
