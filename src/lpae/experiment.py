@@ -11,6 +11,7 @@ match, and the finished run directory replaces it. The model is initialised unde
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from lpae import __version__, criteria
 from lpae.data import Dataset, default_method, fit_preprocessor, load, split_indices
 from lpae.metrics import evaluate
 from lpae.models import Autoencoder, ModelSettings
+from lpae.protocol import check_fraction, check_normal_classes, normal_rows
 from lpae.runs import (
     Run,
     build_from_config,
@@ -53,6 +55,8 @@ class RunSpec:
     split_seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    normal_classes: tuple[int, ...] | None = None  # one-class protocol (lpae.protocol)
+    contaminate: float = 0.0  # fraction of training rows replaced by gross outliers (lpae.protocol)
 
 
 def make_config(spec: RunSpec, dataset: Dataset) -> dict[str, Any]:
@@ -60,7 +64,10 @@ def make_config(spec: RunSpec, dataset: Dataset) -> dict[str, Any]:
     criterion = criteria.build(spec.loss, feature_shape=dataset.shape)
     method = default_method(criterion.support) if spec.preprocess == "auto" else spec.preprocess
     splits = split_indices(len(dataset.x), spec.split_seed, dataset.y, spec.val_fraction, spec.test_fraction)
-    preprocessor = fit_preprocessor(dataset.x[splits.train], method)
+    normal = check_normal_classes(spec.normal_classes, dataset.y, spec.data)
+    contamination = check_fraction(spec.contaminate)
+    train_rows = normal_rows(splits.train, dataset.y, normal)
+    preprocessor = fit_preprocessor(dataset.x[train_rows], method)  # clean (normal) training rows
     return {
         "format": "lpae-run",
         "lpae_version": __version__,
@@ -78,6 +85,9 @@ def make_config(spec: RunSpec, dataset: Dataset) -> dict[str, Any]:
             "val_fraction": spec.val_fraction,
             "test_fraction": spec.test_fraction,
             "preprocess": preprocessor.to_json(),
+            "normal_classes": None if normal is None else list(normal),
+            "contaminate": contamination,
+            "contaminate_seed": spec.split_seed,
         },
         "loss": str(criterion),
         "model": asdict(spec.model.resolve(dataset.shape, dataset.info.get("image_shape"))),
@@ -94,6 +104,7 @@ def init_model(config: dict[str, Any], seed: int) -> Autoencoder:
 
 def resume_mismatch(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """Names of the settings in which ``config`` differs from the interrupted run's ``saved`` one."""
+    config = json.loads(json.dumps(config))  # as stored: tuples become lists
     differ = [key for key in ("data", "loss", "model") if saved.get(key) != config.get(key)]
     saved_train, train = dict(saved.get("train", {})), dict(config["train"])
     for key in sorted(set(saved_train) | set(train)):
