@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from lpae import criteria
 from lpae.data import Dataset, Preprocessor, load, split_indices
 from lpae.models import Autoencoder, ModelSettings, build_model
+from lpae.protocol import contaminate, normal_rows
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json")
 
@@ -115,15 +116,26 @@ def check_run_dir(path: Path) -> Path:
 
 @dataclass
 class PreparedData:
-    """A data set with its split and the preprocessed tensors of each part."""
+    """A data set with its split and the preprocessed tensors of each part.
+
+    Under the one-class protocol (lpae.protocol) ``train`` and ``val`` hold the normal rows only
+    and ``all_train`` the whole training split; with contamination ``train_x`` holds the training
+    rows as trained on (original units, outliers in the rows ``train_outliers`` marks), while
+    ``dataset.x`` stays clean.
+    """
 
     dataset: Dataset
     preprocessor: Preprocessor
     train: np.ndarray  # row indices
     val: np.ndarray
     test: np.ndarray
+    all_train: np.ndarray | None = None  # training split before the one-class restriction
+    train_x: np.ndarray | None = None  # (len(train), *shape) contaminated training rows
+    train_outliers: np.ndarray | None = None  # (len(train),) bool
 
     def tensor(self, part: str) -> torch.Tensor:
+        if part == "train" and self.train_x is not None:
+            return torch.from_numpy(self.preprocessor.transform(self.train_x))
         rows = getattr(self, part)
         return torch.from_numpy(self.preprocessor.transform(self.dataset.x[rows]))
 
@@ -136,9 +148,17 @@ def prepare_data(config: dict[str, Any], dataset: Dataset | None = None) -> Prep
     splits = split_indices(
         len(dataset.x), data["split_seed"], dataset.y, data["val_fraction"], data["test_fraction"]
     )
-    return PreparedData(
-        dataset, Preprocessor.from_json(data["preprocess"]), splits.train, splits.val, splits.test
+    normal = data.get("normal_classes")  # one-class protocol: train and validate on these only
+    train = normal_rows(splits.train, dataset.y, normal)
+    val = normal_rows(splits.val, dataset.y, normal)
+    prepared = PreparedData(
+        dataset, Preprocessor.from_json(data["preprocess"]), train, val, splits.test, all_train=splits.train
     )
+    fraction = float(data.get("contaminate", 0.0))
+    if fraction > 0:
+        seed = int(data.get("contaminate_seed", data["split_seed"]))
+        prepared.train_x, prepared.train_outliers = contaminate(dataset.x[train], fraction, seed)
+    return prepared
 
 
 def model_settings(config: dict[str, Any]) -> ModelSettings:

@@ -14,6 +14,7 @@ from lpae.cli.app import EXIT_DIVERGED, app, fail, parse_int_list
 from lpae.cli.show import console, metrics_table
 from lpae.experiment import RunSpec, train_run
 from lpae.models import ModelSettings
+from lpae.protocol import parse_classes
 from lpae.train import EpochCallback, TrainSettings
 
 
@@ -80,6 +81,12 @@ def train(
     preprocess: str = typer.Option("auto", help="standard, minmax, none, or auto (follows the criterion)"),
     nan: str = typer.Option("error", help="NaN or infinite values in a data file: error, or drop those rows"),
     image_size: int | None = typer.Option(None, help="resize image data to N x N (needed for mixed sizes)"),
+    normal_classes: str | None = typer.Option(
+        None, help="one-class protocol: train and validate on these classes only, e.g. 0,1,4"
+    ),
+    contaminate: float = typer.Option(
+        0.0, help="replace this fraction of training rows by gross outliers (seeded by --seed)"
+    ),
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
 ) -> None:
     """Train one autoencoder and write its run directory."""
@@ -113,6 +120,8 @@ def train(
         nan=nan,
         image_size=image_size,
         split_seed=seed,
+        normal_classes=parse_classes(normal_classes),
+        contaminate=contaminate,
     )
     show = not quiet and sys.stdout.isatty()
     with progress_bar(show, epochs) as on_epoch:
