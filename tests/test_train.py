@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 
 from lpae import criteria
 from lpae.checkpoint import flatten_optimizer, load_checkpoint, unflatten_optimizer
-from lpae.models import Autoencoder, ModelSettings, build_model
+from lpae.models import Autoencoder, ModelSettings, VariationalAutoencoder, build_model
 from lpae.train import TrainSettings, epoch_lr, fit, resolve_device, train_step, validation_record
 
 
@@ -254,3 +254,17 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"\x80\x04not safetensors")
     with pytest.raises(ValueError, match="not a readable lpae checkpoint"):
         load_checkpoint(bad)
+
+
+@pytest.mark.parametrize("loss", ["lp:2", "lp:1"])
+def test_iwae_64_is_at_least_the_elbo_on_a_trained_vae(
+    digits: tuple[torch.Tensor, torch.Tensor], loss: str
+) -> None:
+    x_train, x_val = digits
+    net = make("vae", loss)
+    fit(net, x_train, x_val, TrainSettings(epochs=4, batch_size=64, lr=3e-3))
+    assert isinstance(net, VariationalAutoencoder)
+    with torch.no_grad():
+        elbo = net.elbo(x_val, n_samples=16, noise=torch.Generator().manual_seed(0)).mean()
+        iwae = net.iwae(x_val, 64, noise=torch.Generator().manual_seed(1)).mean()
+    assert math.isfinite(float(elbo)) and float(iwae) >= float(elbo)

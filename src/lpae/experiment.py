@@ -36,7 +36,7 @@ from lpae.runs import (
     write_history,
     write_json,
 )
-from lpae.train import EpochCallback, TrainSettings, fit
+from lpae.train import EpochCallback, TrainSettings, fit, resolve_device
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # Settings that may differ between an interrupted run and its resumption.
@@ -154,6 +154,7 @@ def train_run(
     out = Path(out)
     if out.exists() and not overwrite:
         raise ValueError(f"{out}: already exists (choose another --out, or pass --overwrite)")
+    resolve_device(spec.train.device)  # a missing GPU is an error before anything is written
     dataset = load(spec.data, nan=spec.nan, image_size=spec.image_size)
     config = make_config(spec, dataset)
     model = init_model(config, spec.train.seed)
