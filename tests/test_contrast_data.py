@@ -90,3 +90,22 @@ def test_latent_mode_on_a_trained_run(digits_run: Path) -> None:
     for comparison in report["latent_vs_raw"]:
         fraction_latent = next(a for a in latent["agreement"] if a["k"] == comparison["k"])["fraction"]
         assert comparison["fraction_a"] == pytest.approx(fraction_latent)
+
+
+@pytest.mark.parametrize("form", ["tensor", "tuple", "distribution"])
+def test_encode_takes_the_posterior_mean(form: str) -> None:
+    import torch
+
+    from lpae.contrast.latent import encode
+
+    class Encoder(torch.nn.Module):
+        def encode(self, x: torch.Tensor) -> object:
+            mean = 2 * x[:, :2]
+            if form == "tuple":
+                return mean, torch.zeros_like(mean)
+            if form == "distribution":
+                return torch.distributions.Normal(mean, torch.ones_like(mean))
+            return mean
+
+    x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    np.testing.assert_array_equal(encode(Encoder(), x), 2 * x[:, :2].numpy())
