@@ -15,6 +15,9 @@ each (``--threads`` overrides), so that workers do not fight over cores.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -25,6 +28,7 @@ from lpae.study.execute import Unit, set_threads, threads_per_worker, train_unit
 from lpae.study.store import Outcome
 
 EXECUTORS = ("local", "ray")
+PARENT_POLL_SECONDS = 0.5
 OnSubmit = Callable[[Unit], None]
 
 
@@ -76,12 +80,28 @@ def run_here(units: Sequence[Unit], submit: OnSubmit, threads: int) -> Iterator[
         set_threads(previous)
 
 
+def worker_init(threads: int, parent: int) -> None:
+    """Set the worker's torch threads, and end the worker if the study process dies.
+
+    Pool workers hold both ends of their task queue, so a killed study would otherwise leave
+    them waiting forever; a daemon thread watches the parent id instead.
+    """
+    set_threads(threads)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="lpae-parent-watch", daemon=True).start()
+
+
 def run_in_pool(
     units: Sequence[Unit], workers: int, submit: OnSubmit, threads: int
 ) -> Iterator[list[Outcome]]:
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=set_threads, initargs=(threads,)
+        max_workers=workers, mp_context=context, initializer=worker_init, initargs=(threads, os.getpid())
     )
     queue = list(units)
     running: dict[Future[list[Outcome]], Unit] = {}

@@ -17,6 +17,10 @@ for data sets that name ``normal_classes``::
     [train]                          # optional; training options shared by every run
     epochs = 30
 
+A grid may also be a union of blocks: each ``[[grids]]`` table overrides any of the keys above
+(``train`` key by key) and adds its own cross product; a run named by two blocks is trained once.
+This keeps a big study from being a full cross product (e.g. contamination only for small data).
+
 Everything is validated before any run starts: unknown keys, unknown or malformed specs
 (through ``lpae.criteria.normalize`` and ``lpae.data.DATASETS``), bad values, options this
 version does not support, duplicate runs and an empty grid all raise ``ValueError`` naming the
@@ -42,7 +46,8 @@ from lpae.experiment import RunSpec
 from lpae.models import build_model
 from lpae.study.options import apply_options, has_option
 
-TOP_KEYS = ("name", "seeds", "criteria", "data", "models", "train", "contaminate")
+BLOCK_KEYS = ("seeds", "criteria", "data", "models", "train", "contaminate")
+TOP_KEYS = ("name", *BLOCK_KEYS, "grids")
 DATA_KEYS = ("spec", "normal_classes", "optional")
 PRESETS = ("quick", "full")
 
@@ -120,12 +125,42 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{origin}: not valid TOML: {error}") from None
-    unknown = sorted(set(table) - set(TOP_KEYS))
-    if unknown:
-        raise ValueError(f"{origin}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+    check_keys(table, TOP_KEYS, origin)
     name = table.get("name", Path(origin).stem if origin.endswith(".toml") else origin.split()[-1])
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{origin}: name must be a non-empty string")
+    blocks = table.get("grids")
+    if blocks is None:
+        runs, notes = expand_block(table, origin)
+    else:
+        if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
+            raise ValueError(f"{origin}: grids must be one or more [[grids]] tables")
+        runs, notes = [], []
+        seen: set[str] = set()
+        shared = {key: value for key, value in table.items() if key not in ("grids", "name")}
+        for index, block in enumerate(blocks):
+            where = f"{origin}: grids[{index}]"
+            check_keys(block, BLOCK_KEYS, where)
+            merged = {**shared, **block, "train": {**shared.get("train", {}), **block.get("train", {})}}
+            block_runs, block_notes = expand_block(merged, where)
+            # Blocks may overlap (a run in two blocks is one run); within a block a repeat is an error.
+            runs += [r for r in block_runs if r.key not in seen]
+            seen.update(r.key for r in block_runs)
+            notes += [n for n in block_notes if n not in notes]
+    if not runs:
+        raise ValueError(f"{origin}: the grid is empty (no runs to train)")
+    runs = [dataclasses.replace(run, position=i) for i, run in enumerate(runs)]
+    return Grid(name.strip(), origin, text, tuple(runs), tuple(notes))
+
+
+def check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+
+
+def expand_block(table: dict[str, Any], origin: str) -> tuple[list[PlannedRun], list[str]]:
+    """The runs of one grid: top-level keys, or the top level merged with one [[grids]] table."""
     seeds = int_list(table, "seeds", origin)
     losses = criteria_list(table, origin)
     data, notes = data_entries(table, origin)
@@ -136,10 +171,7 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
     if "seed" in train:
         raise ValueError(f"{origin}: [train] seed: give seeds as `seeds = [...]` at the top level")
     levels = contamination_levels(table, origin)
-    runs = expand(origin, seeds, losses, data, models, train, levels)
-    if not runs:
-        raise ValueError(f"{origin}: the grid is empty (no runs to train)")
-    return Grid(name.strip(), origin, text, tuple(runs), tuple(notes))
+    return expand(origin, seeds, losses, data, models, train, levels), notes
 
 
 def int_list(table: dict[str, Any], key: str, origin: str) -> list[int]:

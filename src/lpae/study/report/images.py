@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from lpae.metrics import reconstruct
 from lpae.runs import load_run, prepare_data
 from lpae.study.report import plots
 from lpae.study.report.data import StudyData
@@ -50,7 +50,8 @@ def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str
         if shape is None:
             return None
         x = prepared.tensor("test")[:N_IMAGES]
-        x_hat = reconstruct(run, x)
+        with torch.no_grad():
+            x_hat = run.model.reconstruct(x).numpy()  # (N_IMAGES, *shape), a few rows: one batch
         if not rows:
             rows.append(("original", as_pictures(prepared.preprocessor.inverse(x.numpy()), shape)))
         rows.append((str(run_row["criterion"]), as_pictures(prepared.preprocessor.inverse(x_hat), shape)))

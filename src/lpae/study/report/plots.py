@@ -48,7 +48,11 @@ def heatmap(
 
 
 def curves(
-    panels: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]], title: str, xlabel: str = "epoch"
+    panels: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]],
+    title: str,
+    xlabel: str = "epoch",
+    log_y: bool = False,
+    xticks: Sequence[str] | None = None,
 ) -> str:
     """Several panels of one line per criterion: panels = [(ylabel, {criterion: (x, y)})]."""
     figure, axes_list = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
@@ -57,6 +61,10 @@ def curves(
             axes.plot(x, y, label=name, linewidth=1.4)
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
+        if log_y:
+            axes.set_yscale("log")
+        if xticks is not None:
+            axes.set_xticks(range(len(xticks)), labels=xticks)
         axes.grid(alpha=0.3)
     axes_list[0][-1].legend(fontsize=7, loc="best")
     figure.suptitle(title)

@@ -1,0 +1,283 @@
+"""The study report: statistics against scipy, sections built from whatever metrics exist, the
+verdict and its known-answer checks, escaping, embedded images, and a real headless browser."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import stats
+
+from lpae.study import Store, parse_grid, run_study
+from lpae.study.report import build_report, write_report
+from lpae.study.report.stats import leaderboard, summarize
+from lpae.study.store import Outcome
+
+SEEDS = (0, 1, 2)
+GAUSSIAN = "synthetic:noise=gaussian"
+HEAVY = "synthetic:noise=student_t,df=2"
+EVIL = "<script>alert(1)</script>.csv"
+
+
+def spec(
+    data: str, loss: str, seed: int, contaminate: float = 0.0, normal: list[int] | None = None
+) -> dict[str, Any]:
+    return {
+        "data": data,
+        "loss": loss,
+        "model": {"model": "ae", "arch": "mlp", "hidden": [16], "latent": 4},
+        "train": {"seed": seed, "epochs": 2},
+        "split_seed": seed,
+        "contaminate": contaminate,
+        "normal_classes": normal,
+    }
+
+
+def fabricate(out: Path, runs: list[tuple[dict[str, Any], str, dict[str, Any], str]]) -> Path:
+    """A study folder whose store holds the given (spec, status, metrics, error) rows; no run folders."""
+    out.mkdir(parents=True, exist_ok=True)
+    with Store(out) as store:
+        store.set_meta({"name": "fabricated <study>"})
+        planned = [
+            (f"r{i}", json.dumps(s, sort_keys=True), i, f"runs/r{i}") for i, (s, *_) in enumerate(runs)
+        ]
+        store.plan(planned)
+        store.record(
+            Outcome(f"r{i}", status, metrics, error, 0.0, 1.0)
+            for i, (_, status, metrics, error) in enumerate(runs)
+            if status != "pending"
+        )
+    return out
+
+
+def jitter(seed: int) -> float:
+    return 0.002 * (seed - 1)  # -0.002, 0, 0.002: tight intervals
+
+
+def rich_runs(heavy_winner: str = "lp:p=1") -> list[tuple[dict[str, Any], str, dict[str, Any], str]]:
+    runs: list[tuple[dict[str, Any], str, dict[str, Any], str]] = []
+    clean = {
+        GAUSSIAN: {"lp:p=1": 0.13, "lp:p=2": 0.10, "gennorm:p=learned": 0.101},
+        HEAVY: {"lp:p=1": 0.20, "lp:p=2": 0.40, "gennorm:p=learned": 0.22},
+    }
+    if heavy_winner == "lp:p=2":
+        clean[HEAVY] = {"lp:p=1": 0.40, "lp:p=2": 0.20, "gennorm:p=learned": 0.42}
+    for data, by_loss in clean.items():
+        for loss, value in by_loss.items():
+            for seed in SEEDS:
+                for level in (0.0, 0.05, 0.2):
+                    metrics = {
+                        "clean_l2": value * (1 + 2 * level) + jitter(seed),
+                        "clean_l1": 0.8 * value + jitter(seed),
+                        "recon_l1": 0.5 + jitter(seed),
+                        "recon_l2": 0.7 + jitter(seed) + (0.01 if loss == "lp:p=1" else 0),
+                        "recon_l0.5": 0.3 + jitter(seed),
+                        "nll_gennorm_bpd": 1.5 + jitter(seed),
+                        "residual_gennorm_p": 2.0 if data == GAUSSIAN else 1.2,
+                        "knn_acc_l2": 0.9 + jitter(seed),
+                        "probe_acc": 0.85 + jitter(seed),
+                        "raw_knn_acc_l2": 0.8,
+                        "raw_probe_acc": 0.8,
+                    }
+                    if loss.startswith("gennorm"):
+                        metrics["learned_p"] = (2.1 if data == GAUSSIAN else 1.3) + jitter(seed)
+                    runs.append((spec(data, loss, seed, level), "done", metrics, ""))
+    for loss in ("lp:p=1", "lp:p=2"):
+        for seed in SEEDS:
+            auroc = {"anomaly_auroc": 0.9 if loss == "lp:p=1" else 0.8, "anomaly_auprc": 0.5}
+            runs.append((spec(GAUSSIAN, loss, seed, 0.0, [0]), "done", auroc, ""))
+    runs.append((spec(EVIL, "lp:p=2", 0), "done", {"recon_l2": 1.0}, ""))
+    runs.append((spec(EVIL, "lp:p=1", 0), "failed", {}, "ValueError: bad <b>file</b>"))
+    runs.append((spec(EVIL, "lp:p=1", 1), "diverged", {"status": "diverged"}, "non-finite loss"))
+    runs.append((spec(EVIL, "lp:p=1", 2), "pending", {}, ""))
+    return runs
+
+
+def img_sources(page: str) -> list[str]:
+    return re.findall(r'<img src="([^"]*)"', page)
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+def test_summary_is_the_t_interval_of_scipy() -> None:
+    values = np.array([0.31, 0.35, 0.30, 0.38])
+    s = summarize(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert (s.n, s.mean) == (4, pytest.approx(values.mean()))
+    assert (s.low, s.high) == (pytest.approx(low), pytest.approx(high))
+    one = summarize(np.array([0.5, np.nan]))
+    assert one.n == 1 and not one.has_interval and one.low == one.high == 0.5
+    assert summarize(np.array([])).n == 0
+
+
+def test_leaderboard_marks_best_and_ties_in_the_metric_direction() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "criterion": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+            "err": [1.0, 1.1, 0.9, 1.05, 1.2, 0.95, 5.0, 5.1, 4.9],
+        }
+    )
+    lower = leaderboard(frame, "err", higher_is_better=False)
+    assert [(e.criterion, e.best, e.tied) for e in lower] == [
+        ("a", True, False),
+        ("b", False, True),
+        ("c", False, False),
+    ]
+    higher = leaderboard(frame, "err", higher_is_better=True)
+    assert higher[0].criterion == "c" and higher[0].best and not higher[1].tied
+    assert leaderboard(frame, "missing", False) == []
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rich_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = fabricate(tmp_path_factory.mktemp("report") / "rich", rich_runs())
+    write_report(out)
+    return out
+
+
+def test_report_has_every_section_the_metrics_allow(rich_study: Path) -> None:
+    page = (rich_study / "report.html").read_text()
+    for anchor in (
+        "verdict",
+        "leaderboards",
+        "cross-metric",
+        "shapes",
+        "likelihood",
+        "latent",
+        "anomaly",
+        "robustness",
+        "problems",
+    ):
+        assert f'<section id="{anchor}">' in page, anchor
+    assert "mutual information" in page and "Vincent et al. 2010" in page
+    # No history.csv and no run folders here: those sections are skipped, not broken.
+    assert '<section id="convergence">' not in page and '<section id="reconstructions">' not in page
+    assert "Left out for lack of data" in page and "convergence" in page
+    markdown = (rich_study / "report.md").read_text()
+    assert markdown.startswith("# lpae study: fabricated <study>") and "## Verdict" in markdown
+
+
+def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
+    markdown = (rich_study / "report.md").read_text()
+    verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
+    gaussian = verdict.split(f"### {GAUSSIAN}")[1].split("### ")[0]
+    heavy = verdict.split(f"### {HEAVY}")[1].split("### ")[0]
+    assert "**PASS** learned gennorm shape p = 2.1" in gaussian
+    assert "**PASS** L2 family on clean_l2: its best, lp:p=2" in gaussian
+    assert "**PASS** robust criteria win on clean_l2: lp:p=1 0.2" in heavy and "50.0% lower" in heavy
+    assert "clean_l2 (root mean squared error against the clean signal): lp:p=1 wins clearly" in heavy
+    # gennorm and lp:2 differ by 1% with overlapping intervals on the Gaussian set: too close to call.
+    assert "clean_l2 (root mean squared error against the clean signal): too close to call" in gaussian
+
+
+def test_verdict_reports_a_failed_known_answer(tmp_path: Path) -> None:
+    out = fabricate(tmp_path / "wrong", rich_runs(heavy_winner="lp:p=2"))
+    _, markdown = build_report(out)
+    heavy = markdown.split(f"### {HEAVY}")[1].split("### ")[0]
+    assert "**FAIL** on clean_l2 the best criterion is lp:p=2" in heavy
+
+
+def test_data_derived_text_is_escaped(rich_study: Path) -> None:
+    page = (rich_study / "report.html").read_text()
+    assert "<script" not in page and "<b>file" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.csv" in page and "bad &lt;b&gt;file&lt;/b&gt;" in page
+    assert "fabricated &lt;study&gt;" in page
+
+
+def test_images_are_embedded_pngs_and_nothing_is_fetched(rich_study: Path) -> None:
+    page = (rich_study / "report.html").read_text()
+    sources = img_sources(page)
+    assert len(sources) >= 6
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))) as image:
+            assert image.format == "PNG" and image.width > 0 and image.height > 0
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+    assert "http://" not in page and "https://" not in page
+
+
+def test_sparse_and_empty_studies_still_report(tmp_path: Path) -> None:
+    sparse = fabricate(
+        tmp_path / "sparse", [(spec("digits", "lp:p=1", s), "done", {"recon_l1": 0.5 + s}, "") for s in SEEDS]
+    )
+    page, markdown = build_report(sparse)
+    assert '<section id="verdict">' in page and '<section id="shapes">' not in page
+    assert "recon_l1 (mean absolute error): only lp:p=1 has results" in markdown
+    empty = fabricate(tmp_path / "empty", [(spec("digits", "lp:p=1", 0), "pending", {}, "")])
+    page, markdown = build_report(empty)
+    assert "No finished runs yet" in markdown and "0 done" in markdown
+
+
+def test_report_of_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a study folder"):
+        write_report(tmp_path / "nothing")
+
+
+# --- a real browser ---------------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+TRAINED = """
+name = "browser"
+seeds = [0, 1]
+criteria = ["l1", "l2"]
+data = ["digits"]
+[[models]]
+hidden = [16]
+latent = 4
+[train]
+epochs = 3
+checkpoint_every = 0
+"""
+
+
+def browser() -> Any:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
+    if not (Path(CHROMIUM).is_file() and shutil.which(CHROMEDRIVER)):
+        pytest.skip("headless Chromium is absent (apt-get install chromium chromium-driver; CI installs it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    return webdriver.Chrome(service=service, options=options)
+
+
+@pytest.mark.slow
+def test_reports_open_cleanly_in_headless_chromium(rich_study: Path, tmp_path: Path) -> None:
+    trained = tmp_path / "trained"
+    run_study(parse_grid(TRAINED, "browser.toml"), trained, threads=1)  # real runs: curves, reconstructions
+    driver = browser()
+    try:
+        for out, min_images in ((rich_study, 6), (trained, 3)):
+            driver.get((out / "report.html").resolve().as_uri())
+            widths = driver.execute_script(
+                "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1)"
+            )
+            assert len(widths) >= min_images and all(w > 0 for w in widths), widths
+            verdict = driver.execute_script(
+                "const v = document.getElementById('verdict'); return v && v.innerText"
+            )
+            assert verdict and "Verdict" in verdict
+            errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+            assert errors == []
+        trained_page = (trained / "report.html").read_text()
+        assert (
+            '<section id="convergence">' in trained_page and '<section id="reconstructions">' in trained_page
+        )
+    finally:
+        driver.quit()
