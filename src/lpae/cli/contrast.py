@@ -38,19 +38,21 @@ def contrast(
     data: str | None = typer.Option(None, help="data mode: a data set spec, e.g. digits"),
     run: Path | None = typer.Option(None, help="latent mode: a run directory written by `lpae train`"),
     k: str | None = typer.Option(
-        None, help=f"k values, > 0 or inf [synthetic: {SYNTHETIC_K}; data, latent: {DATA_K}]"
+        None, help=f"k values, > 0 or inf (default: {SYNTHETIC_K} for synthetic, {DATA_K} otherwise)"
     ),
-    dims: str | None = typer.Option(None, help=f"synthetic: dimensions [{SYNTHETIC_DIMS}]"),
-    n_points: int | None = typer.Option(None, help="synthetic: points per trial, at least 2 [1000]"),
-    trials: int | None = typer.Option(None, help="synthetic: trials per dimension [20]"),
-    query: str | None = typer.Option(None, help="synthetic: origin, or point (a random point) [origin]"),
-    fit_from: int | None = typer.Option(None, help="synthetic: fit exponents over d >= this [10]"),
-    preprocess: str | None = typer.Option(None, help="data: standard, minmax or none [standard]"),
+    dims: str | None = typer.Option(None, help=f"synthetic: dimensions (default: {SYNTHETIC_DIMS})"),
+    n_points: int | None = typer.Option(None, help="synthetic: points per trial, at least 2 (default: 1000)"),
+    trials: int | None = typer.Option(None, help="synthetic: trials per dimension (default: 20)"),
+    query: str | None = typer.Option(
+        None, help="synthetic: origin, or point: a random point (default: origin)"
+    ),
+    fit_from: int | None = typer.Option(None, help="synthetic: fit exponents over d >= this (default: 10)"),
+    preprocess: str | None = typer.Option(None, help="data: standard, minmax or none (default: standard)"),
     max_points: int | None = typer.Option(None, help="data: analyse a random subset of this many rows"),
     neighbors: int | None = typer.Option(
-        None, help="data, latent: L nearest neighbours for class agreement; 0 skips it [10]"
+        None, help="data, latent: L nearest neighbours for class agreement; 0 skips it (default: 10)"
     ),
-    bootstrap: int | None = typer.Option(None, help="data, latent: bootstrap resamples [2000]"),
+    bootstrap: int | None = typer.Option(None, help="data, latent: bootstrap resamples (default: 2000)"),
     seed: int = typer.Option(0, help="random seed (synthetic data, subsets, bootstrap)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the report to this JSON file"),
     plot_path: Path | None = typer.Option(None, "--plot", help="draw the report to this PNG file"),
