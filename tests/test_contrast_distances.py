@@ -173,3 +173,13 @@ def test_torch_is_the_default_without_numba(monkeypatch: pytest.MonkeyPatch) -> 
     np.testing.assert_allclose(lk_distances(a, a, 0.5), brute_force(a, a, 0.5), rtol=1e-12)
     with pytest.raises(ValueError, match="needs numba"):
         power_sums(a, a, 0.5, backend="numba")
+
+
+@pytest.mark.parametrize("k", [0.3, 1.0, 2.0, math.inf])
+def test_relative_contrast_from_power_sums(k: float) -> None:
+    from lpae.contrast.distances import relative_contrast, to_distance
+
+    smin, smax = np.array([2.0, 0.0, 5.0]), np.array([7.0, 3.0, 5.0])
+    dmin, dmax = to_distance(smin, k), to_distance(smax, k)
+    expected = [(dmax[0] - dmin[0]) / dmin[0], math.inf, 0.0]
+    np.testing.assert_allclose(relative_contrast(smin, smax, k), expected, rtol=1e-13)

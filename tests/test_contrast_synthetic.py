@@ -102,3 +102,11 @@ def test_bad_settings(kwargs: dict, message: str) -> None:
     settings = {"dims": (5,), "ks": (1.0,), "n_points": 5, "trials": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         synthetic_contrast(**settings)
+
+
+def test_relative_contrast_stays_finite_where_distances_overflow() -> None:
+    """k = 0.01 at d = 2000: D = S^100 overflows float64, the ratio Dmax / Dmin does not."""
+    report = synthetic_contrast("uniform", dims=(2000,), ks=(0.01, 1.0), n_points=5, trials=3, seed=0)
+    tiny, one = report["rows"]
+    assert math.isinf(tiny["dmax_mean"])
+    assert math.isfinite(tiny["rel_contrast"]) and tiny["rel_contrast"] > one["rel_contrast"] > 0

@@ -71,7 +71,21 @@ def to_distance(sums: np.ndarray, k: float) -> np.ndarray:
         return sums
     if k == 2:
         return np.sqrt(sums)
-    return sums ** (1.0 / k)
+    with np.errstate(over="ignore"):  # inf where D_k passes float64's range (tiny k, large d)
+        return sums ** (1.0 / k)
+
+
+def relative_contrast(smin: np.ndarray, smax: np.ndarray, k: float) -> np.ndarray:
+    """(Dmax - Dmin) / Dmin from the power sums, as expm1(log(Smax / Smin) / k).
+
+    Taking the root of the ratio rather than of each sum keeps it finite where D_k itself
+    overflows (for small k, D = S^(1/k) passes 1e308 already at S = 1000 when k = 0.01).
+    inf where Smin == 0 (a duplicate of the query).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(smax) - np.log(smin)  # log(Dmax / Dmin) times k (times 1 for L_inf)
+        ratio = np.expm1(log_ratio if math.isinf(k) else log_ratio / k)
+    return np.where(smin > 0, ratio, np.inf)
 
 
 @cache

@@ -23,6 +23,7 @@ from lpae.contrast.distances import (
     check_features,
     chunks,
     power_sums_t,
+    relative_contrast,
     to_distance,
     transpose_points,
 )
@@ -32,18 +33,14 @@ BLOCK_BYTES = 32 << 20  # one (block, N) float64 array of power sums
 
 @dataclass
 class NeighbourScan:
-    """Per-query results of one k: Dmin, Dmax (N,) and the neighbours' row indices (N, L)."""
+    """Per-query results of one k: Dmin, Dmax, (Dmax - Dmin) / Dmin (inf where Dmin == 0),
+    all (N,), and the neighbours' row indices (N, L)."""
 
     k: float
     dmin: np.ndarray
     dmax: np.ndarray
+    rel_contrast: np.ndarray
     neighbours: np.ndarray
-
-    @property
-    def rel_contrast(self) -> np.ndarray:
-        """(Dmax - Dmin) / Dmin per query; inf where Dmin == 0."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.dmin > 0, (self.dmax - self.dmin) / self.dmin, np.inf)
 
 
 def nearest_by_key(keys: np.ndarray, n_neighbors: int) -> np.ndarray:
@@ -76,18 +73,19 @@ def scan(x: np.ndarray, k: float, n_neighbors: int = 0, backend: str | None = No
         )
     points_t = transpose_points(x, x.dtype)  # (d, N), shared by every block
     block = max(1, min(n_points, BLOCK_BYTES // (8 * n_points)))
-    dmin = np.empty(n_points)
-    dmax = np.empty(n_points)
+    smin = np.empty(n_points)  # power sums of the nearest and farthest other point
+    smax = np.empty(n_points)
     neighbours = np.empty((n_points, n_neighbors), np.int64)
     for start, stop in chunks(n_points, block):
         keys = power_sums_t(x[start:stop], points_t, k, backend)  # (B, N)
         own = (np.arange(stop - start), np.arange(start, stop))  # each query's own column
         keys[own] = np.inf
-        dmin[start:stop] = keys.min(axis=1)
+        smin[start:stop] = keys.min(axis=1)
         neighbours[start:stop] = nearest_by_key(keys, n_neighbors)
         keys[own] = -np.inf
-        dmax[start:stop] = keys.max(axis=1)
-    return NeighbourScan(k, to_distance(dmin, k), to_distance(dmax, k), neighbours)
+        smax[start:stop] = keys.max(axis=1)
+    rel_contrast = relative_contrast(smin, smax, k)
+    return NeighbourScan(k, to_distance(smin, k), to_distance(smax, k), rel_contrast, neighbours)
 
 
 def same_class_counts(neighbours: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from lpae.contrast.distances import k_json, power_sums_t, to_distance
+from lpae.contrast.distances import k_json, power_sums_t, relative_contrast, to_distance
 
 DISTRIBUTIONS = ("uniform", "normal")
 QUERIES = ("origin", "point")
@@ -73,7 +73,7 @@ def trial_distances(
     seed: int,
     backend: str | None = None,
 ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """Per k, (Dmin, Dmax) of every trial: two (trials,) arrays."""
+    """Per k, the power sums (Smin, Smax) of every trial's nearest and farthest point: (trials,) each."""
     point_rng = np.random.default_rng([seed, d, 0])
     query_rng = np.random.default_rng([seed, d, 1])
     per_chunk = max(1, min(trials, CHUNK_VALUES // (n_points * d)))
@@ -88,10 +88,10 @@ def trial_distances(
             x -= draw(query_rng, distribution, (n, d))[:, :, None]
         points_t = x.transpose(1, 0, 2).reshape(d, n * n_points)  # (d, n N), a copy unless n == 1
         for k in ks:
-            dist = to_distance(power_sums_t(origin, points_t, k, backend), k).reshape(n, n_points)
-            dmin, dmax = result[k]
-            dmin[start : start + n] = dist.min(axis=1)
-            dmax[start : start + n] = dist.max(axis=1)
+            sums = power_sums_t(origin, points_t, k, backend).reshape(n, n_points)
+            smin, smax = result[k]
+            smin[start : start + n] = sums.min(axis=1)
+            smax[start : start + n] = sums.max(axis=1)
     return result
 
 
@@ -132,10 +132,11 @@ def synthetic_contrast(
     for d in dims:
         per_k = trial_distances(distribution, d, ks, n_points, trials, query, seed, backend)
         rel_by_d[d] = {}
-        for k, (dmin, dmax) in per_k.items():
-            abs_contrast = dmax - dmin  # (trials,)
-            with np.errstate(divide="ignore"):
-                rel_contrast = np.where(dmin > 0, abs_contrast / np.where(dmin > 0, dmin, 1), np.inf)
+        for k, (smin, smax) in per_k.items():
+            dmin, dmax = to_distance(smin, k), to_distance(smax, k)
+            with np.errstate(invalid="ignore"):
+                abs_contrast = dmax - dmin  # (trials,); inf - inf = nan only where D_k overflows
+            rel_contrast = relative_contrast(smin, smax, k)
             rel_by_d[d][k] = rel_contrast
             abs_mean, abs_se = mean_se(abs_contrast)
             rel_mean, rel_se = mean_se(rel_contrast)
