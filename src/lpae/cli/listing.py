@@ -12,21 +12,25 @@ from lpae.data import DATASETS, missing_requirement
 
 @app.command()
 def losses() -> None:
-    """List the registered criteria with their arguments, defaults and ranges."""
-    table = Table(title="criteria (spec: name:arg,key=value)")
+    """List the registered criteria: arguments with defaults and ranges, likelihood or not, support."""
+    table = Table(title="criteria (spec: name:arg,key=value; shown with their defaults)")
     for column in ("spec", "likelihood", "support", "what it is", "arguments"):
         table.add_column(column)
     for entry in CRITERIA.entries():
-        table.add_row(
-            entry.signature(),
-            "yes" if entry.tags.get("likelihood") else "no",
-            str(entry.tags.get("support", "real")),
-            entry.summary,
-            "; ".join(p.describe() for p in entry.params),
-        )
+        if entry.tags.get("improper"):
+            likelihood = "no: improper"
+        else:
+            likelihood = "yes" if entry.tags.get("likelihood") else "no"
+        support = {"real": "real", "unit": "(0, 1)"}.get(str(entry.tags.get("support", "real")), "?")
+        arguments = "; ".join(p.describe() + (f": {p.help}" if p.help else "") for p in entry.params)
+        table.add_row(entry.signature(), likelihood, support, entry.summary, arguments)
     console.print(table)
     aliases = ", ".join(f"{a} = {t}" for a, t in CRITERIA.aliases().items())
     console.print(f"aliases: {aliases}")
+    console.print(
+        "scale: learned = one shared scale (softplus with a soft floor at e^-6); calibrated = its "
+        "maximum-likelihood value for each batch; predicted = the decoder emits one per feature"
+    )
 
 
 @app.command()

@@ -9,7 +9,7 @@ alpha = 0: log(0.5 (x/c)^2 + 1) (Cauchy); alpha = -2: Geman-McClure; alpha -> -i
 
 The general formula is evaluated as |alpha-2|/alpha * expm1(alpha/2 * log1p(v/|alpha-2|)),
 v = (x/c)^2, which has no cancellation near alpha = 0; near alpha = 2 the factor |alpha - 2| is
-kept above 1e-6 (the error there is O(1e-6)).
+kept above 1e-6 and |alpha| above 1e-10 (the errors there are O(1e-6) and O(1e-10)).
 
 ``barron:alpha=A,c=C``: A any number (inf and -inf included) or ``learned``: alpha =
 4 sigmoid(theta) in (0, 4), starting at 1. A learned alpha in this plain loss drifts to the
@@ -33,6 +33,7 @@ from lpae.spec import Number, Param
 ALPHA_LEARNED_RANGE = (0.0, 4.0)
 ALPHA_START = 1.0
 NEAR_TWO = 1e-6
+NEAR_ZERO = 1e-10
 
 
 def barron_rho(u: Tensor, alpha: float | Tensor) -> Tensor:
@@ -48,9 +49,10 @@ def barron_rho(u: Tensor, alpha: float | Tensor) -> Tensor:
     if value == math.inf:
         return torch.expm1(0.5 * v)
     if isinstance(alpha, Tensor):
-        alpha = alpha.clamp_min(1e-10) if value > 0 else alpha.clamp_max(-1e-10)
+        alpha = alpha.clamp_min(NEAR_ZERO) if value > 0 else alpha.clamp_max(-NEAR_ZERO)
         beta = (alpha - 2).abs().clamp_min(NEAR_TWO)
         return beta / alpha * torch.expm1(0.5 * alpha * torch.log1p(v / beta))
+    value = math.copysign(max(abs(value), NEAR_ZERO), value)
     beta_number = max(abs(value - 2), NEAR_TWO)
     return beta_number / value * torch.expm1(0.5 * value * torch.log1p(v / beta_number))
 
@@ -81,7 +83,7 @@ CRITERIA.register(
     [
         Param(
             "alpha",
-            Number(allow_inf=True, keywords=("learned",)),
+            Number(allow_inf=True, low_open=False, high_open=False, keywords=("learned",)),
             help="shape: 2 = L2, 1 = Charbonnier, 0 = Cauchy, -2 = Geman-McClure, -inf = Welsch; "
             "learned in (0, 4)",
         ),

@@ -30,7 +30,7 @@ from torch import Tensor
 
 ALPHA_MAX = 8.0
 NODES_NEAR_ZERO = 60  # alpha = 0.4 k^2, k uniform in [0, 1]
-NODES_NEAR_TWO = 240  # alpha = 2 +- u^2, u uniform in [-sqrt 2, sqrt 6]
+NODES_NEAR_TWO = 320  # alpha = 2 +- u^2, u uniform in [-sqrt 2, sqrt 6]
 
 
 def rho_numpy(x: np.ndarray | float, alpha: float) -> np.ndarray | float:
@@ -68,7 +68,7 @@ def spline() -> tuple[np.ndarray, np.ndarray]:
     k = np.linspace(0.0, 1.0, NODES_NEAR_ZERO)
     u = np.linspace(-math.sqrt(2.0), math.sqrt(ALPHA_MAX - 2.0), NODES_NEAR_TWO)
     near_two = 2.0 + np.sign(u) * u * u
-    nodes = np.unique(np.round(np.concatenate([0.4 * k * k, near_two[near_two > 0.4]]), 15))
+    nodes = np.unique(np.round(np.concatenate([0.4 * k * k, near_two[near_two > 0.4], [2.0]]), 15))
     values = [math.log(partition_by_quadrature(a)) - singular_part(a) for a in nodes]
     fitted = CubicSpline(nodes, values)
     return nodes, np.asarray(fitted.c)

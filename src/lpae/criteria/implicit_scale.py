@@ -31,7 +31,7 @@ import torch
 from scipy.optimize import brentq
 from torch import Tensor
 
-MAX_BRACKET_STEPS = 60
+SEARCH_DEPTH = 40.0  # below e^-40 times the RMS residual, a scale counts as 0
 
 
 def solve_log_scale(residual: Tensor, weight: Callable[[Tensor], Tensor]) -> Tensor:
@@ -49,13 +49,11 @@ def solve_log_scale(residual: Tensor, weight: Callable[[Tensor], Tensor]) -> Ten
     start = 0.5 * math.log(mean_square)  # the Gaussian ML log-scale: a good first guess
     low = high = start
     step = 1.0
-    for _ in range(MAX_BRACKET_STEPS):
-        if score(low) > 0:
-            break
+    while score(low) <= 0:
+        if low < start - SEARCH_DEPTH:
+            return torch.tensor(-math.inf, dtype=residual.dtype)  # no root: s -> 0
         low -= step
         step *= 2
-    else:
-        return torch.tensor(-math.inf, dtype=residual.dtype)  # no root: s -> 0
     step = 1.0
     while score(high) > 0:
         high += step

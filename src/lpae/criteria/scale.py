@@ -51,7 +51,7 @@ def scale_param(
         name,
         Number(low=0, keywords=tuple(modes)),
         default,
-        help=f"a positive number or {', '.join(modes)}",
+        help="",
     )
 
 

@@ -1,0 +1,99 @@
+"""The fused power-sum kernel behind lp, lpnorm and the power-family likelihoods, against NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lpae.criteria import power
+from lpae.criteria.power import power_sum
+
+P_VALUES = [0.3, 0.5, 1.0, 1.5, 2.0, 2.7]
+
+
+def reference(residual: np.ndarray, p: float, eps: float) -> np.ndarray:
+    return ((residual**2 + eps**2) ** (p / 2) - eps**p).reshape(len(residual), -1).sum(axis=1)
+
+
+@pytest.fixture(params=[1 << 17, 7], ids=["one-block", "many-blocks"])
+def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Blocks of 7 elements: 1 row per block for 5 x 3 x 4 inputs, so every path crosses blocks."""
+    monkeypatch.setattr(power, "BLOCK_ELEMENTS", request.param)
+    return int(request.param)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.01])
+@pytest.mark.parametrize("p", P_VALUES)
+def test_values_and_gradients_match_numpy(p: float, eps: float, block_size: int) -> None:
+    rng = np.random.default_rng(0)
+    x, x_hat = rng.normal(size=(2, 5, 3, 4))
+    x_hat[0, 0, 0] = x[0, 0, 0]  # one exact zero residual
+    xt = torch.from_numpy(x).requires_grad_(True)
+    ht = torch.from_numpy(x_hat).requires_grad_(True)
+    value = power_sum(xt, ht, p, eps)
+    np.testing.assert_allclose(value.detach().numpy(), reference(x_hat - x, p, eps), rtol=1e-12, atol=1e-13)
+    weights = torch.arange(1.0, 6.0, dtype=torch.float64)
+    (value * weights).sum().backward()
+    r = x_hat - x
+    with np.errstate(divide="ignore", invalid="ignore"):  # |0|^(p-1): the kernel's gradient there is 0
+        derivative = p * r * (r**2 + eps**2) ** (p / 2 - 1) if eps else p * np.sign(r) * np.abs(r) ** (p - 1)
+    derivative = np.where(r == 0, 0.0, derivative) * weights.numpy()[:, None, None]
+    assert ht.grad is not None and xt.grad is not None
+    np.testing.assert_allclose(ht.grad.numpy(), derivative, rtol=1e-12)
+    np.testing.assert_allclose(xt.grad.numpy(), -derivative, rtol=1e-12)
+
+
+def test_learned_p_gradient_with_zero_residuals(block_size: int) -> None:
+    rng = np.random.default_rng(1)
+    residual = rng.normal(size=(6, 10))
+    residual[2, 3] = residual[5, 0] = 0.0
+    p = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    r = torch.from_numpy(residual).requires_grad_(True)
+    value = power_sum(None, r, p)
+    np.testing.assert_allclose(value.detach().numpy(), (np.abs(residual) ** 0.8).sum(axis=1), rtol=1e-12)
+    value.sum().backward()
+    size = np.abs(residual)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected_p = np.where(size > 0, size**0.8 * np.log(size), 0.0).sum()
+    assert p.grad is not None and float(p.grad) == pytest.approx(expected_p, rel=1e-12)
+    assert r.grad is not None and torch.isfinite(r.grad).all() and float(r.grad[2, 3]) == 0.0
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0, 2.0, 3.3])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_gradcheck(p: float, eps: float, block_size: int) -> None:
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    offset = (0.2 + torch.rand(4, 6, generator=generator, dtype=torch.float64)) * torch.sign(
+        torch.randn(4, 6, generator=generator, dtype=torch.float64)
+    )
+    x_hat = (x.detach() + offset).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: power_sum(a, b, p, eps), (x, x_hat))
+    learned = torch.tensor(p, dtype=torch.float64, requires_grad=True)
+    if eps == 0:
+        assert torch.autograd.gradcheck(lambda a, b, q: power_sum(a, b, q), (x, x_hat, learned))
+
+
+def test_float32_and_repeated_backward() -> None:
+    x = torch.randn(3, 5)
+    x_hat = torch.randn(3, 5, requires_grad=True)
+    value = power_sum(x, x_hat, 0.5, 1e-3)
+    assert value.dtype == torch.float32
+    value.sum().backward(retain_graph=True)
+    assert x_hat.grad is not None
+    first = x_hat.grad.clone()
+    value.sum().backward()
+    torch.testing.assert_close(x_hat.grad, 2 * first)  # saved factors are not modified in place
+
+
+def test_bad_arguments() -> None:
+    r = torch.ones(2, 3)
+    with pytest.raises(ValueError, match="0-dim tensor"):
+        power_sum(None, r, torch.ones(2))
+    with pytest.raises(ValueError, match="needs eps = 0"):
+        power_sum(None, r, torch.tensor(1.0), eps=0.1)
+    with pytest.raises(ValueError, match="need p > 0"):
+        power_sum(None, r, 0.0)
+    with pytest.raises(ValueError, match="x has shape"):
+        power_sum(torch.ones(2, 4), r, 1.0)
