@@ -38,7 +38,7 @@ def score_weight(v: Tensor, alpha: float | Tensor) -> Tensor:
     if isinstance(alpha, Tensor):
         beta = (alpha - 2).abs().clamp_min(NEAR_TWO)
     else:
-        beta = torch.tensor(max(abs(alpha - 2), NEAR_TWO), dtype=v.dtype)
+        beta = torch.tensor(max(abs(alpha - 2), NEAR_TWO), dtype=v.dtype, device=v.device)
     return v * torch.exp((0.5 * alpha - 1) * torch.log1p(v / beta))
 
 

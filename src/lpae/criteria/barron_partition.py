@@ -101,7 +101,7 @@ def log_partition_tensor(alpha: Tensor) -> Tensor:
     if bool((alpha < 0).any()) or bool((alpha > ALPHA_MAX).any()):
         raise ValueError(f"a tensor alpha must lie in [0, {ALPHA_MAX:g}] for log Z(alpha)")
     dtype = alpha.dtype if alpha.is_floating_point() else torch.float64
-    nodes, coefficients = spline_tensors(dtype)
+    nodes, coefficients = (t.to(alpha.device) for t in spline_tensors(dtype))
     index = (torch.searchsorted(nodes, alpha.detach(), right=True) - 1).clamp(0, len(nodes) - 2)
     dx = alpha - nodes[index]
     c3, c2, c1, c0 = coefficients[:, index]

@@ -45,13 +45,13 @@ def solve_log_scale(residual: Tensor, weight: Callable[[Tensor], Tensor]) -> Ten
 
     mean_square = float(squares.mean()) if squares.numel() else 0.0
     if not (mean_square > 0 and math.isfinite(mean_square)):
-        return torch.tensor(-math.inf if mean_square == 0 else math.nan, dtype=residual.dtype)
+        return residual.new_tensor(-math.inf if mean_square == 0 else math.nan)
     start = 0.5 * math.log(mean_square)  # the Gaussian ML log-scale: a good first guess
     low = high = start
     step = 1.0
     while score(low) <= 0:
         if low < start - SEARCH_DEPTH:
-            return torch.tensor(-math.inf, dtype=residual.dtype)  # no root: s -> 0
+            return residual.new_tensor(-math.inf)  # no root: s -> 0
         low -= step
         step *= 2
     step = 1.0
@@ -60,7 +60,7 @@ def solve_log_scale(residual: Tensor, weight: Callable[[Tensor], Tensor]) -> Ten
         step *= 2
     root = brentq(score, low, high, xtol=1e-13, rtol=1e-14, maxiter=200)
 
-    t_star = torch.tensor(root, dtype=residual.dtype)
+    t_star = residual.new_tensor(root)
     with torch.enable_grad():
         t_var = t_star.clone().requires_grad_(True)
         value = weight(residual.detach().square() * torch.exp(-2.0 * t_var)).mean()

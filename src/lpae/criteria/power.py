@@ -58,8 +58,12 @@ def power_sum(x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0
     return result
 
 
-def block_rows(n_features: int) -> int:
-    return max(1, BLOCK_ELEMENTS // max(n_features, 1))
+def block_rows(flat: Tensor) -> int:
+    """Rows per block: about BLOCK_ELEMENTS elements on CPU (cache-sized); everything at once elsewhere."""
+    n_rows, n_features = flat.shape
+    if flat.device.type != "cpu":
+        return max(n_rows, 1)
+    return min(max(1, BLOCK_ELEMENTS // max(n_features, 1)), max(n_rows, 1))
 
 
 def residual_block(x: Tensor | None, x_hat: Tensor, start: int, stop: int, buffer: Tensor) -> Tensor:
@@ -99,7 +103,7 @@ def fixed_block(r: Tensor, p: float, eps: float, t: Tensor, grad: Tensor, sums: 
         grad.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)
         return
     s = grad
-    torch.addcmul(torch.full((), eps * eps, dtype=r.dtype), r, r, out=s)  # r^2 + eps^2
+    torch.addcmul(torch.full((), eps * eps, dtype=r.dtype, device=r.device), r, r, out=s)  # r^2 + eps^2
     if p == 1:
         torch.sqrt(s, out=t)
         torch.sum(t, dim=1, out=sums)
@@ -123,11 +127,11 @@ class FixedPowerSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor | None, x_hat: Tensor, p: float, eps: float) -> Tensor:
         n_rows, n_features = x_hat.shape
-        rows = min(block_rows(n_features), n_rows)
+        rows = block_rows(x_hat)
         grad = torch.empty_like(x_hat)  # (B, D) (d rho / d r) / p, saved
-        r_buffer = torch.empty((rows, n_features), dtype=x_hat.dtype)  # reused per block
-        scratch = torch.empty((rows, n_features), dtype=x_hat.dtype)
-        sums = torch.empty(n_rows, dtype=x_hat.dtype)
+        r_buffer = torch.empty((rows, n_features), dtype=x_hat.dtype, device=x_hat.device)  # reused
+        scratch = torch.empty_like(r_buffer)
+        sums = x_hat.new_empty(n_rows)
         for start in range(0, n_rows, rows):
             stop = min(start + rows, n_rows)
             r = residual_block(x, x_hat, start, stop, r_buffer)
@@ -135,8 +139,8 @@ class FixedPowerSum(torch.autograd.Function):
         if eps > 0 and p != 2:
             # subtract sum_i eps^p computed exactly as the rows were, so a perfect reconstruction
             # gives exactly 0 (a float sum of D equal values is not D times the value)
-            zero = torch.zeros((1, n_features), dtype=x_hat.dtype)
-            offset = torch.empty(1, dtype=x_hat.dtype)
+            zero = x_hat.new_zeros((1, n_features))
+            offset = x_hat.new_empty(1)
             fixed_block(zero, p, eps, torch.empty_like(zero), torch.empty_like(zero), offset)
             sums.sub_(offset)
         ctx.factor = p
@@ -158,15 +162,15 @@ class LearnedPowerSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor | None, x_hat: Tensor, p: Tensor) -> Tensor:
         n_rows, n_features = x_hat.shape
-        rows = min(block_rows(n_features), n_rows)
+        rows = block_rows(x_hat)
         power = p.detach().to(x_hat.dtype)
         ctx.p_dtype = p.dtype
         grad = torch.empty_like(x_hat)  # (B, D) |r|^p / r, saved; p is applied in backward
-        r_buffer = torch.empty((rows, n_features), dtype=x_hat.dtype)
-        log_abs = torch.empty((rows, n_features), dtype=x_hat.dtype)
-        t = torch.empty((rows, n_features), dtype=x_hat.dtype)
-        sums = torch.empty(n_rows, dtype=x_hat.dtype)
-        log_sums = torch.empty(n_rows, dtype=x_hat.dtype)  # sum_i |r|^p log|r|
+        r_buffer = torch.empty((rows, n_features), dtype=x_hat.dtype, device=x_hat.device)
+        log_abs = torch.empty_like(r_buffer)
+        t = torch.empty_like(r_buffer)
+        sums = x_hat.new_empty(n_rows)
+        log_sums = x_hat.new_empty(n_rows)  # sum_i |r|^p log|r|
         for start in range(0, n_rows, rows):
             stop = min(start + rows, n_rows)
             r = residual_block(x, x_hat, start, stop, r_buffer)

@@ -94,7 +94,7 @@ class Scale(nn.Module):
     ) -> Tensor:
         """log s, broadcastable to ``residual`` (B, ...): 0-dim when shared, else per feature or element."""
         if self.fixed is not None:
-            return torch.tensor(math.log(self.fixed), dtype=residual.dtype)
+            return torch.tensor(math.log(self.fixed), dtype=residual.dtype, device=residual.device)
         if self.mode == "calibrated":
             return soft_floor(log_calibrated(residual))
         if self.mode == "predicted":

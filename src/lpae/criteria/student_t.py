@@ -47,7 +47,7 @@ class StudentTNLL(LocationScale):
         self.df = Shape(df, DF_FLOOR, None, init=DF_START)
 
     def df_tensor(self, like: Tensor) -> Tensor:
-        return torch.as_tensor(self.df.value(), dtype=like.dtype)
+        return torch.as_tensor(self.df.value(), dtype=like.dtype, device=like.device)
 
     def element_nll(self, residual: Tensor, log_scale: Tensor) -> Tensor:
         df = self.df_tensor(residual)
