@@ -141,7 +141,7 @@ def k_name(k: float | str) -> str:
 def pm(mean: float | None, se: float | None) -> str:
     if mean is None:
         return "-"
-    return f"{mean:.3g}" if se is None else f"{mean:.3g}±{se:.1g}"
+    return f"{mean:.3g}" if se is None else f"{mean:.3g} ±{se:.1g}"
 
 
 def quartiles(row: dict[str, Any]) -> str:
@@ -174,11 +174,11 @@ def show_synthetic(report: dict[str, Any]) -> None:
             f"N={report['n_points']}, {report['trials']} trials (mean ± s.e.)",
             header_style="bold",
         )
-        table.add_column("d", justify="right")
+        table.add_column("d", justify="right", overflow="fold")
         for k in ks:
-            table.add_column(k_name(k), justify="right")
+            table.add_column(k_name(k), justify="right", overflow="fold")
         if key == "rel_contrast" and below:
-            table.add_column("P(RC2 < RC1)", justify="right")
+            table.add_column("P(RC2 < RC1)", justify="right", overflow="fold")
         for d in report["dims"]:
             cells = {r["k"]: pm(r[key], r[f"{key}_se"]) for r in report["rows"] if r["d"] == d}
             extra = [f"{below[d]:.2f}"] if key == "rel_contrast" and below else []
@@ -186,7 +186,7 @@ def show_synthetic(report: dict[str, Any]) -> None:
         console.print(table)
     table = Table(title="growth exponents in d (least-squares slope on log-log axes)", header_style="bold")
     for column in ("k", "dims", "Dmax - Dmin", "theory 1/k - 1/2", "relative", "theory"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")
     for fit in report["fits"]:
         dims = f"{fit['dims'][0]}..{fit['dims'][-1]}" if fit["dims"] else "-"
         table.add_row(
@@ -203,12 +203,12 @@ def show_synthetic(report: dict[str, Any]) -> None:
 def show_data(part: dict[str, Any], title: str) -> None:
     table = Table(title=f"{title}: N={part['n_points']}, d={part['n_features']}", header_style="bold")
     table.add_column("k")
-    table.add_column("RC mean ± s.e.", justify="right")
-    table.add_column("RC median [q25, q75]", justify="right")
+    table.add_column("RC mean ± s.e.", justify="right", overflow="fold")
+    table.add_column("RC median [q25, q75]", justify="right", overflow="fold")
     agreement = {a["k"]: a for a in part.get("agreement", [])}
     if agreement:
-        table.add_column(f"agreement of {part['neighbors']} NN [95% CI]", justify="right")
-        table.add_column("count / total", justify="right")
+        table.add_column(f"agreement of {part['neighbors']} NN [95% CI]", justify="right", overflow="fold")
+        table.add_column("count / total", justify="right", overflow="fold")
     for row in part["rows"]:
         cells = [
             k_name(row["k"]),
