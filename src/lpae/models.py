@@ -251,6 +251,15 @@ class Autoencoder(nn.Module):
         """Weight of the KL term at a 1-based epoch (None: after any warm-up); 0 without one."""
         return 0.0
 
+    def validation_terms(
+        self, x: Tensor, noise: torch.Generator | None = None, kl_weight: float = 1.0
+    ) -> tuple[Tensor, Tensor]:
+        """The objective (B,) and the point reconstruction of x; an AE shares one forward pass."""
+        if type(self).objective is not Autoencoder.objective:  # noisy objectives decode other inputs
+            return self.objective(x, noise, kl_weight), self.criterion.reconstruct(self(x))
+        out = self(x)
+        return self.criterion(x, out), self.criterion.reconstruct(out)
+
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         """Point reconstruction of x, shaped like x."""
