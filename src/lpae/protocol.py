@@ -89,7 +89,7 @@ def normal_rows(rows: np.ndarray, labels: np.ndarray | None, classes: Sequence[i
 
 
 def contaminate(x_train: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A copy of the training rows (N, *shape) with a fraction replaced by gross outliers, and the mask (N,)."""
+    """A copy of x_train (N, *shape) with a fraction of rows replaced by gross outliers, and the mask (N,)."""
     fraction = check_fraction(fraction)
     n_rows = len(x_train)
     n_outliers = int(round(fraction * n_rows))

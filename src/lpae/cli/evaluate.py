@@ -1,4 +1,4 @@
-"""`lpae eval`."""
+"""`lpae eval RUN_DIR [--data SPEC] [--json PATH]`."""
 
 from __future__ import annotations
 
@@ -15,14 +15,26 @@ from lpae.runs import load_run, read_json, write_json
 @app.command("eval")
 def eval_command(
     run_dir: Path = typer.Argument(..., help="a run directory written by `lpae train`"),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        help="score the model on this data set instead of its own (same sample shape; the run's "
+        "preprocessing and split settings apply); the run's metrics.json is then left as it is",
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
+    quiet: bool = typer.Option(False, help="no metrics table"),
 ) -> None:
-    """Rebuild a trained model from its run directory and recompute its test metrics."""
+    """Rebuild a trained model from its run directory and compute every test metric (docs/metrics.md)."""
     run = load_run(run_dir)
-    metrics = evaluate(run)
-    stored = read_json(run_dir / "metrics.json")
-    stored.update(metrics)
-    write_json(run_dir / "metrics.json", stored)
+    if json_path is not None and not json_path.parent.is_dir():
+        raise ValueError(f"--json {json_path}: folder {json_path.parent} does not exist")
+    metrics = evaluate(run, data=data)
+    if data is None:
+        stored = read_json(run_dir / "metrics.json")
+        stored.update(metrics)
+        write_json(run_dir / "metrics.json", stored)
     if json_path is not None:
         write_json(json_path, metrics)
-    console.print(metrics_table(metrics, str(run_dir)))
+    if not quiet:
+        title = str(run_dir) if data is None else f"{run_dir} on {data}"
+        console.print(metrics_table(metrics, title))

@@ -1,0 +1,34 @@
+"""Evaluation: every trained model scored under every metric (docs/metrics.md lists each key).
+
+``evaluate(run)`` (or ``evaluate(run, data=SPEC)``) returns one flat dict; the building blocks
+(power means, kNN under L_k, PSNR / SSIM, anomaly AUROC) are usable on their own.
+"""
+
+from lpae.metrics.anomaly import anomaly_metrics
+from lpae.metrics.evaluate import decoder_outputs, encode, evaluate, reconstruct
+from lpae.metrics.images import image_metrics, psnr, ssim
+from lpae.metrics.latent import knn_accuracy, knn_predict, probe_accuracy
+from lpae.metrics.likelihood import bits_per_dim, gennorm_nll, own_nll_bpd, residual_shape, vae_bounds
+from lpae.metrics.reconstruction import clean_metrics, power_mean, reconstruction_metrics
+
+__all__ = [
+    "anomaly_metrics",
+    "bits_per_dim",
+    "clean_metrics",
+    "decoder_outputs",
+    "encode",
+    "evaluate",
+    "gennorm_nll",
+    "image_metrics",
+    "knn_accuracy",
+    "knn_predict",
+    "own_nll_bpd",
+    "power_mean",
+    "probe_accuracy",
+    "psnr",
+    "reconstruct",
+    "reconstruction_metrics",
+    "residual_shape",
+    "ssim",
+    "vae_bounds",
+]

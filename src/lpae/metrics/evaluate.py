@@ -1,0 +1,181 @@
+"""Evaluate a trained run on its test split: one flat dict of metrics (docs/metrics.md, key by key).
+
+``evaluate(run)`` rebuilds the run's data exactly as its config.json says (split, preprocessing,
+one-class restriction) and scores the clean test split; ``evaluate(run, data=SPEC)`` scores the
+same model on another data set (a spec string or a loaded lpae.data.Dataset) whose samples have
+the run's shape, preprocessed with the run's stored preprocessing and split with the run's split
+settings (its test part is scored, its training part serves as kNN / probe references).
+
+Stages, each in its own module:
+
+1. decoder outputs of the test rows (batches of EVAL_BATCH rows), reconstructions x_hat;
+2. reconstruction.py: recon_* in the preprocessed space and recon_*_orig in original units
+   (x_hat mapped back by Preprocessor.inverse, against the original rows); clean_* against the
+   clean signal when the data set has one; images.py: psnr, ssim for image data;
+3. likelihood.py: nll_own_bpd, nll_gennorm_bpd, residual shape fits; elbo / iwae for VAEs;
+4. latent.py: kNN and probe accuracies of the codes and of the raw features, for labelled data;
+5. anomaly.py: one-class runs only.
+
+Training rows are never the contaminated ones (lpae.protocol): kNN and probe references are
+clean training rows, and under the one-class protocol they come from every class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lpae.data import Dataset, load
+from lpae.metrics.anomaly import anomaly_metrics, base_rate
+from lpae.metrics.images import image_metrics, image_view
+from lpae.metrics.latent import (
+    KNN_QUERY_ROWS,
+    KNN_REFERENCE_ROWS,
+    seeded_subset,
+    usefulness_metrics,
+)
+from lpae.metrics.likelihood import (
+    gennorm_nll,
+    gennorm_sample_nll,
+    own_nll_bpd,
+    residual_shape,
+    vae_bounds,
+)
+from lpae.metrics.reconstruction import clean_metrics, reconstruction_metrics
+from lpae.models import Autoencoder, VariationalAutoencoder
+from lpae.runs import PreparedData, Run, load_run, prepare_data
+
+EVAL_BATCH = 2048
+
+
+@torch.no_grad()
+def decoder_outputs(model: Autoencoder, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """model(x) in batches: (N, n_outputs * C, ...), no corruption, a VAE decodes its posterior mean."""
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def reconstruct(run: Run, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Point reconstructions of x as a numpy array shaped like x."""
+    return run.model.criterion.reconstruct(decoder_outputs(run.model, x, batch_size)).numpy()
+
+
+@torch.no_grad()
+def encode(model: Autoencoder, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Latent codes (N, latent) of x; the posterior mean for a VAE."""
+    model.eval()
+    return torch.cat([model.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+
+
+def load_eval_data(run: Run, data: str | Dataset | None) -> Dataset | None:
+    """The data set to score: None means the run's own (prepare_data loads it)."""
+    if data is None or isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, str):
+        settings = run.config["data"]
+        dataset = load(data, nan=settings.get("nan", "error"), image_size=settings.get("image_size"))
+    else:
+        raise TypeError(f"data must be a data spec string or an lpae.data.Dataset, got {type(data).__name__}")
+    expected = tuple(run.config["data"]["shape"])
+    if dataset is not None and dataset.shape != expected:
+        raise ValueError(
+            f"data {dataset.name!r}: samples of shape {dataset.shape} do not fit the run {run.path}, "
+            f"trained on samples of shape {expected}"
+        )
+    return dataset
+
+
+def evaluate(run: Run | Path | str, data: str | Dataset | None = None) -> dict[str, Any]:
+    """Every metric of docs/metrics.md for the run's test split (or that of ``data``)."""
+    run = run if isinstance(run, Run) else load_run(run)
+    prepared = prepare_data(run.config, load_eval_data(run, data))
+    model = run.model
+    model.eval()
+    metrics: dict[str, Any] = {"status": run.metrics.get("status", "done")}
+    if data is not None:
+        metrics["eval_data"] = data if isinstance(data, str) else prepared.dataset.name
+
+    x = prepared.tensor("test")  # (N, *shape) preprocessed
+    out = decoder_outputs(model, x)
+    x_hat = model.criterion.reconstruct(out)
+    metrics.update(reconstruction_scores(prepared, x.numpy(), x_hat.numpy()))
+    metrics.update(likelihood_scores(run, prepared, x, out, x_hat))
+    metrics.update(latent_scores(model, prepared, x))
+    metrics.update(anomaly_scores(run, prepared, x, out, x_hat))
+    return metrics
+
+
+def reconstruction_scores(prepared: PreparedData, x: np.ndarray, x_hat: np.ndarray) -> dict[str, float]:
+    dataset, rows = prepared.dataset, prepared.test
+    x_orig = dataset.x[rows]
+    x_hat_orig = prepared.preprocessor.inverse(x_hat)
+    found = reconstruction_metrics(x, x_hat)
+    found.update(reconstruction_metrics(x_orig, x_hat_orig, "_orig"))
+    view = image_view(dataset.shape, dataset.info)
+    if view is not None:
+        found.update(image_metrics(x_orig, x_hat_orig, view))
+    if dataset.clean is not None:
+        clean = dataset.clean[rows]
+        found.update(clean_metrics(prepared.preprocessor.transform(clean), x_hat))
+        found.update(clean_metrics(clean, x_hat_orig, "_orig"))
+    return found
+
+
+def likelihood_scores(
+    run: Run, prepared: PreparedData, x: torch.Tensor, out: torch.Tensor, x_hat: torch.Tensor
+) -> dict[str, float]:
+    model = run.model
+    residual = (x_hat.to(torch.float64) - x).numpy()
+    found = own_nll_bpd(model.criterion, x, out)
+    found.update(gennorm_nll(residual))
+    found.update(residual_shape(residual))
+    if isinstance(model, VariationalAutoencoder) and model.criterion.is_likelihood:
+        found.update(vae_bounds(model, x, seed=int(run.config["train"]["seed"])))
+    return found
+
+
+def reference_rows(prepared: PreparedData) -> np.ndarray:
+    """Training rows that serve as kNN / probe references: every class, never contaminated."""
+    rows = prepared.all_train if prepared.all_train is not None else prepared.train
+    return rows[seeded_subset(len(rows), KNN_REFERENCE_ROWS)]
+
+
+def latent_scores(model: Autoencoder, prepared: PreparedData, x: torch.Tensor) -> dict[str, float]:
+    labels = prepared.dataset.y
+    if labels is None:
+        return {}
+    rows = reference_rows(prepared)
+    x_reference = torch.from_numpy(prepared.preprocessor.transform(prepared.dataset.x[rows]))
+    y_reference, y_test = labels[rows], labels[prepared.test]
+    queries = seeded_subset(len(x), KNN_QUERY_ROWS)
+    z_reference, z_test = encode(model, x_reference), encode(model, x)
+    found = usefulness_metrics(z_reference, y_reference, z_test, y_test, queries)
+    raw = usefulness_metrics(x_reference.numpy(), y_reference, x.numpy(), y_test, queries, prefix="raw_")
+    found.update(raw)
+    return found
+
+
+@torch.no_grad()
+def anomaly_scores(
+    run: Run, prepared: PreparedData, x: torch.Tensor, out: torch.Tensor, x_hat: torch.Tensor
+) -> dict[str, float]:
+    """One-class runs only: the test rows outside the normal classes are the anomalies."""
+    normal = run.config["data"].get("normal_classes")
+    if normal is None or prepared.dataset.y is None:
+        return {}
+    model = run.model
+    is_anomaly = ~np.isin(prepared.dataset.y[prepared.test], np.asarray(normal))
+    found = base_rate(is_anomaly)
+    own = model.criterion(x, out)  # (N,) the criterion's own per-sample loss, whole split at once
+    found.update(anomaly_metrics(own.numpy(), is_anomaly))
+    x_val = prepared.tensor("val")
+    val_hat = model.criterion.reconstruct(decoder_outputs(model, x_val))
+    val_residual = (val_hat.to(torch.float64) - x_val).numpy()
+    if val_residual.any():
+        nll = gennorm_sample_nll(val_residual, x, x_hat)
+        found.update(anomaly_metrics(nll.numpy(), is_anomaly, suffix="_nll"))
+    return found

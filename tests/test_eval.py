@@ -1,0 +1,164 @@
+"""evaluate() and `lpae eval` on trained runs: every key present, documented, reproducible."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lpae.cli import app
+from lpae.data import load
+from lpae.experiment import RunSpec, train_run
+from lpae.metrics import evaluate, reconstruct
+from lpae.models import ModelSettings
+from lpae.runs import load_run, prepare_data
+from lpae.train import TrainSettings
+
+runner = CliRunner()
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
+RECON = ("recon_l0.5", "recon_l1", "recon_l2", "recon_linf")
+LATENT = ("knn_acc_l0.5", "knn_acc_l1", "knn_acc_l2", "probe_acc")
+
+
+def documented_keys() -> set[str]:
+    return set(re.findall(r"`([a-z][a-z0-9_.]*)`", DOCS.read_text()))
+
+
+@pytest.fixture(scope="module")
+def synthetic_vae(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Gaussian-likelihood VAE on synthetic data (clean signal, labels, a likelihood)."""
+    out = tmp_path_factory.mktemp("eval") / "vae"
+    spec = RunSpec(
+        data="synthetic:n=300,dim=8,noise=laplace,scale=0.3",
+        loss="gaussian:scale=learned",
+        model=ModelSettings(model="vae", hidden=(16,), latent=2),
+        train=TrainSettings(epochs=2, checkpoint_every=0),
+    )
+    train_run(spec, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits_metrics(digits_run: Path) -> dict[str, object]:
+    return evaluate(digits_run)
+
+
+def test_digits_run_has_every_key_group(digits_metrics: dict[str, Any]) -> None:
+    metrics = dict(digits_metrics)
+    expected = {
+        *RECON,
+        *(f"{key}_orig" for key in RECON),
+        *("psnr", "ssim", "nll_gennorm_bpd", "nll_gennorm_p", "residual_gennorm_p", "residual_t_df"),
+        *LATENT,
+        *(f"raw_{key}" for key in LATENT),
+    }
+    assert expected <= set(metrics)
+    assert "nll_own_bpd" not in metrics  # lp:0.5 is a plain loss
+    assert not any(key.startswith(("clean_", "anomaly_", "elbo", "iwae")) for key in metrics)
+    assert all(np.isfinite(value) for key, value in metrics.items() if key != "status")
+    for key in (*LATENT, "ssim"):
+        assert 0.0 <= metrics[key] <= 1.0
+    # power means grow with q; the raw digits are classifiable far above chance (10 classes)
+    assert metrics["recon_l0.5"] <= metrics["recon_l1"] <= metrics["recon_l2"] <= metrics["recon_linf"]
+    assert metrics["raw_knn_acc_l2"] > 0.8 and metrics["raw_probe_acc"] > 0.8
+
+
+def test_every_emitted_key_is_documented(digits_run: Path, synthetic_vae: Path) -> None:
+    documented = documented_keys()
+    for run in (digits_run, synthetic_vae):
+        stored = json.loads((run / "metrics.json").read_text())
+        assert set(stored) - documented == set()
+
+
+def test_evaluation_of_the_saved_run_reproduces_training_time_metrics(
+    digits_run: Path, digits_metrics: dict[str, Any]
+) -> None:
+    """metrics.json was written by evaluate() on the in-memory model at the end of training."""
+    stored = json.loads((digits_run / "metrics.json").read_text())
+    assert stored["status"] == digits_metrics["status"] == "done"
+    for key, value in digits_metrics.items():
+        if key != "status":
+            assert stored[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_original_units_invert_the_preprocessing(digits_run: Path) -> None:
+    run = load_run(digits_run)
+    prepared = prepare_data(run.config)
+    x_hat = prepared.preprocessor.inverse(reconstruct(run, prepared.tensor("test")))
+    expected = float(np.mean(np.abs(x_hat.astype(np.float64) - prepared.dataset.x[prepared.test])))
+    stored = json.loads((digits_run / "metrics.json").read_text())  # evaluate() at the end of training
+    assert stored["recon_l1_orig"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_vae_on_synthetic_data(synthetic_vae: Path) -> None:
+    metrics = evaluate(synthetic_vae)
+    for key in ("clean_l1", "clean_l2", "clean_l1_orig", "clean_l2_orig", "nll_own_bpd", "elbo", "iwae"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["iwae"] >= metrics["elbo"] - 0.5  # IWAE_64 bounds the ELBO from above (MC noise)
+    assert "psnr" not in metrics  # tabular data
+    # nll_own_bpd is the Gaussian NLL of the test split at the posterior mean
+    run = load_run(synthetic_vae)
+    x = prepare_data(run.config).tensor("test")
+    with torch.no_grad():
+        nats = float(run.model.criterion(x, run.model(x)).double().mean())
+    assert metrics["nll_own_bpd"] == pytest.approx(nats / (8 * np.log(2)), rel=1e-6)
+
+
+def test_data_override_scores_another_data_set(digits_run: Path) -> None:
+    own = json.loads((digits_run / "metrics.json").read_text())
+    dataset = load("digits")
+    dataset.x = dataset.x + 3.0  # shifted digits: the same model reconstructs them worse
+    shifted = evaluate(digits_run, data=dataset)
+    assert shifted["eval_data"] == "digits"
+    assert shifted["recon_l1"] > own["recon_l1"]
+    assert shifted["raw_knn_acc_l1"] == own["raw_knn_acc_l1"]  # a shift moves no distance
+
+
+def test_data_override_of_the_wrong_shape_is_refused(digits_run: Path) -> None:
+    with pytest.raises(ValueError, match=r"samples of shape \(4,\) do not fit the run .* \(64,\)"):
+        evaluate(digits_run, data="iris")
+    with pytest.raises(TypeError, match="data spec string or an lpae.data.Dataset"):
+        evaluate(digits_run, data=3)  # type: ignore[arg-type]
+
+
+def test_cli_eval_writes_metrics_and_json(digits_run: Path, tmp_path: Path) -> None:
+    report = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", str(digits_run), "--json", str(report), "--quiet"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text())
+    stored = json.loads((digits_run / "metrics.json").read_text())
+    assert set(written) <= set(stored) and "epochs_run" in stored  # merged, training keys kept
+    assert written["knn_acc_l1"] == stored["knn_acc_l1"]
+    assert "eval_data" not in written
+
+
+def test_cli_eval_with_other_data_leaves_metrics_json_alone(digits_run: Path, tmp_path: Path) -> None:
+    before = (digits_run / "metrics.json").read_text()
+    report = tmp_path / "other.json"
+    result = runner.invoke(app, ["eval", str(digits_run), "--data", "digits", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["eval_data"] == "digits"
+    assert (digits_run / "metrics.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "iris"], "samples of shape (4,) do not fit"),
+        (["--data", "nosuch"], "unknown data set 'nosuch'"),
+        (["--json", "/nonexistent-folder/x.json"], "folder /nonexistent-folder does not exist"),
+    ],
+)
+def test_cli_eval_bad_input_is_one_line(digits_run: Path, args: list[str], message: str) -> None:
+    before = (digits_run / "metrics.json").read_text()
+    result = runner.invoke(app, ["eval", str(digits_run), *args])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lpae: error:") and message in lines[0]
+    assert (digits_run / "metrics.json").read_text() == before

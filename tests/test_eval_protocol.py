@@ -1,0 +1,133 @@
+"""One-class protocol and training contamination: the library pieces, config.json, the CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lpae.cli import app
+from lpae.data import load
+from lpae.experiment import RunSpec, make_config, train_run
+from lpae.models import ModelSettings
+from lpae.protocol import OUTLIER_STD, check_normal_classes, contaminate, normal_rows, parse_classes
+from lpae.runs import prepare_data
+from lpae.train import TrainSettings
+
+runner = CliRunner()
+TINY = {"model": ModelSettings(hidden=(16,), latent=4), "train": TrainSettings(epochs=1, checkpoint_every=0)}
+
+
+def test_contamination_replaces_a_seeded_fraction_by_gross_outliers() -> None:
+    rng = np.random.default_rng(0)
+    x = (5.0 + 2.0 * rng.standard_normal((1000, 3, 2))).astype(np.float32)
+    x[:, 0, 0] = 7.0  # a constant feature stays constant
+    dirty, mask = contaminate(x, 0.1, seed=3)
+    assert mask.sum() == 100 and dirty.dtype == x.dtype
+    np.testing.assert_array_equal(dirty[~mask], x[~mask])  # the other rows are untouched
+    z = (dirty[mask] - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1)  # in std units
+    assert np.std(z[:, 1:, :]) == pytest.approx(OUTLIER_STD, rel=0.1)
+    np.testing.assert_allclose(dirty[mask][:, 0, 0], 7.0, rtol=1e-6)
+    again, mask_again = contaminate(x, 0.1, seed=3)
+    np.testing.assert_array_equal(again, dirty)
+    np.testing.assert_array_equal(mask_again, mask)
+    other, other_mask = contaminate(x, 0.1, seed=4)
+    assert not np.array_equal(other_mask, mask)
+    clean, none = contaminate(x, 0.0, seed=3)
+    assert clean is x and not none.any()
+    assert contaminate(x, 0.0004, seed=3)[1].sum() == 0  # round(0.4) rows
+    assert x[:, 1, 1].std() < 3  # the input was not modified
+
+
+def test_normal_rows_and_class_checks() -> None:
+    labels = np.array([0, 1, 2, 0, 1, 2, 3])
+    np.testing.assert_array_equal(normal_rows(np.arange(7), labels, (0, 2)), [0, 2, 3, 5])
+    np.testing.assert_array_equal(normal_rows(np.arange(7), labels, None), np.arange(7))
+    assert check_normal_classes([2, 0, 2], labels, "toy") == (0, 2)
+    assert check_normal_classes(None, None, "toy") is None
+    assert parse_classes("0, 1,4") == (0, 1, 4) and parse_classes(None) is None and parse_classes(" ") is None
+
+
+@pytest.mark.parametrize(
+    ("classes", "labels", "error", "message"),
+    [
+        ((0, 7), np.array([0, 1, 2]), ValueError, "7 not among the classes of 'toy' \\(0, 1, 2\\)"),
+        ((0, 1, 2), np.array([0, 1, 2]), ValueError, "names every class"),
+        ((0,), None, ValueError, "needs a labelled data set"),
+        ((), np.array([0, 1]), ValueError, "at least one class"),
+        (("a",), np.array([0, 1]), TypeError, "integer class labels"),
+    ],
+)
+def test_bad_normal_classes(classes: tuple, labels: np.ndarray | None, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        check_normal_classes(classes, labels, "toy")
+
+
+def test_config_records_the_protocol_and_prepare_data_applies_it() -> None:
+    dataset = load("digits")
+    spec = RunSpec(data="digits", normal_classes=(4, 1, 0), contaminate=0.2, split_seed=5, **TINY)
+    config = json.loads(json.dumps(make_config(spec, dataset)))  # as stored
+    assert config["data"]["normal_classes"] == [0, 1, 4]
+    assert config["data"]["contaminate"] == 0.2 and config["data"]["contaminate_seed"] == 5
+    prepared = prepare_data(config, dataset)
+    y = dataset.y
+    assert y is not None and prepared.all_train is not None
+    assert set(y[prepared.train]) == {0, 1, 4} and set(y[prepared.val]) == {0, 1, 4}
+    assert set(y[prepared.test]) == set(range(10))
+    assert set(y[prepared.all_train]) == set(range(10)) and set(prepared.train) <= set(prepared.all_train)
+    # preprocessing fitted on the clean normal training rows
+    mean = np.asarray(config["data"]["preprocess"]["shift"]).reshape(dataset.shape)
+    np.testing.assert_allclose(mean, dataset.x[prepared.train].mean(axis=0), rtol=1e-5, atol=1e-5)
+    # contamination: 20 % of the training rows differ, validation and test rows are clean
+    assert prepared.train_outliers is not None
+    assert prepared.train_outliers.sum() == round(0.2 * len(prepared.train))
+    train = prepared.tensor("train").numpy()
+    clean = prepared.preprocessor.transform(dataset.x[prepared.train])
+    changed = np.any(train != clean, axis=1)
+    np.testing.assert_array_equal(changed, prepared.train_outliers)
+    np.testing.assert_array_equal(
+        prepared.tensor("test").numpy(), prepared.preprocessor.transform(dataset.x[prepared.test])
+    )
+
+
+def test_default_runs_record_no_protocol() -> None:
+    config = make_config(RunSpec(data="iris", **TINY), load("iris"))
+    assert config["data"]["normal_classes"] is None and config["data"]["contaminate"] == 0.0
+    prepared = prepare_data(config)
+    assert prepared.train_x is None and np.array_equal(prepared.all_train, prepared.train)  # type: ignore[arg-type]
+
+
+def test_one_class_run_reports_anomaly_metrics_and_a_plain_run_does_not(tmp_path: Path) -> None:
+    spec = RunSpec(data="iris", loss="lp:1", normal_classes=(0,), **TINY)
+    metrics = train_run(spec, tmp_path / "one-class")
+    for key in ("anomaly_auroc", "anomaly_auprc", "anomaly_auroc_nll", "anomaly_auprc_nll"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["anomaly_base_rate"] == pytest.approx(2 / 3, abs=0.05)
+    plain = train_run(RunSpec(data="iris", loss="lp:1", **TINY), tmp_path / "plain")
+    assert not any(key.startswith("anomaly_") for key in plain)
+    assert "knn_acc_l1" in metrics and "knn_acc_l1" in plain
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--normal-classes", "0,x"], "--normal-classes must be comma-separated integer class labels"),
+        (["--normal-classes", "0,12"], "12 not among the classes of 'digits'"),
+        (["--normal-classes", "0,1,2,3,4,5,6,7,8,9"], "names every class of 'digits'"),
+        (["--data", "diabetes", "--normal-classes", "0"], "needs a labelled data set; 'diabetes'"),
+        (["--contaminate", "1.5"], "--contaminate must be a fraction in [0, 1), got 1.5"),
+        (["--contaminate", "-0.1"], "--contaminate must be a fraction in [0, 1)"),
+    ],
+)
+def test_bad_protocol_options_are_one_line_and_write_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["train", "--out", str(out), "--epochs", "1", "--quiet", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lpae: error:") and message in lines[0]
+    assert list(tmp_path.iterdir()) == []
