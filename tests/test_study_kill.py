@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lpae.study import Store, parse_grid, run_study
+from lpae.study.execute import fused_api
 
 TIMING_KEYS = ("train_seconds",)
 GRID = """
@@ -111,12 +112,12 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     grid_file = tmp_path / "grid.toml"
     grid_file.write_text(GRID)
     reference = tmp_path / "reference"
-    run_study(parse_grid(GRID, str(grid_file)), reference, threads=1, report=False)
+    run_study(parse_grid(GRID, str(grid_file)), reference, threads=1, report=False, fuse=False)
     with Store(reference, create=False) as expected:
         assert {r.status for r in expected.rows()} == {"done"}  # else the comparison below is empty
 
     out = tmp_path / "killed"
-    same_command = [str(grid_file), "--out", str(out), "--threads", "1", "--quiet"]
+    same_command = [str(grid_file), "--out", str(out), "--threads", "1", "--quiet", "--no-fuse"]
     # First with two worker processes, then in-process: one thread per run either way, same numbers.
     killed = [run_until([*same_command, "--workers", "2"], out, mid_training)]
     killed += [run_until(same_command, out, moment) for moment in (done_at_least(1), mid_training)]
@@ -124,7 +125,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     for status in statuses(out):
         assert status in ("pending", "running", "done")
     # The last resume uses the stored grid.
-    run_until(["--resume", "--out", str(out), "--threads", "1", "--quiet"], out, lambda _: False)
+    run_until(["--resume", "--out", str(out), "--threads", "1", "--quiet", "--no-fuse"], out, lambda _: False)
 
     with Store(reference, create=False) as expected, Store(out, create=False) as got:
         assert comparable(got.rows()) == comparable(expected.rows())
@@ -139,3 +140,33 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
     ]
     assert leftovers == []
     assert (out / "report.html").is_file()
+
+
+def running_for(seconds: float) -> Callable[[Path], bool]:
+    """True once some run has been marked running for ``seconds``."""
+    first_seen: list[float] = []
+
+    def moment(out: Path) -> bool:
+        if not first_seen and "running" in statuses(out):
+            first_seen.append(time.monotonic())
+        return bool(first_seen) and time.monotonic() - first_seen[0] >= seconds
+
+    return moment
+
+
+@pytest.mark.slow
+def test_sigkill_inside_a_fused_group_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    if fused_api() is None:
+        pytest.skip("lpae.fused (train_group, fuse_groups) is not installed")
+    grid_file = tmp_path / "grid.toml"
+    grid_file.write_text(GRID)
+    reference = tmp_path / "reference"
+    run_study(parse_grid(GRID, str(grid_file)), reference, threads=1, report=False, fuse=True)
+    out = tmp_path / "killed"
+    command = [str(grid_file), "--out", str(out), "--threads", "1", "--quiet"]
+    assert run_until(command, out, running_for(0.5)), "the study finished before it could be killed"
+    assert "done" not in statuses(out)  # the group's rows are written together or not at all
+    run_until(command, out, lambda _: False)
+    with Store(reference, create=False) as expected, Store(out, create=False) as got:
+        assert {r.status for r in expected.rows()} == {"done"}
+        assert comparable(got.rows()) == comparable(expected.rows())

@@ -50,7 +50,9 @@ def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("study") / "tiny"
     grid_file = out.parent / "tiny.toml"
     grid_file.write_text(TINY)
-    result = runner.invoke(app, ["study", str(grid_file), "--out", str(out), "--threads", "1", "--quiet"])
+    result = runner.invoke(
+        app, ["study", str(grid_file), "--out", str(out), "--threads", "1", "--quiet", "--no-fuse"]
+    )
     assert result.exit_code == 0, result.output
     assert "4 runs trained" in result.output and "report.html" in result.output
     return out
@@ -145,7 +147,7 @@ def test_failed_and_diverged_runs_are_recorded_and_the_study_goes_on(
 
     monkeypatch.setattr(study_execute, "train_run", flaky)
     out = tmp_path / "study"
-    result = run_study(tiny(), out, threads=1)
+    result = run_study(tiny(), out, threads=1, fuse=False)
     assert result.counts == {"pending": 0, "running": 0, "done": 2, "diverged": 1, "failed": 1}
     with Store(out, create=False) as store:
         by_status = {r.status: r for r in store.rows()}
@@ -155,8 +157,8 @@ def test_failed_and_diverged_runs_are_recorded_and_the_study_goes_on(
     assert "boom &lt;b&gt;not bold&lt;/b&gt;" in page and "<b>not bold" not in page
     # Failed runs are kept on a plain rerun and trained again with retry_failed.
     monkeypatch.setattr(study_execute, "train_run", real)
-    assert run_study(tiny(), out, report=False, threads=1).trained == 0
-    again = run_study(tiny(), out, retry_failed=True, report=False, threads=1)
+    assert run_study(tiny(), out, report=False, threads=1, fuse=False).trained == 0
+    again = run_study(tiny(), out, retry_failed=True, report=False, threads=1, fuse=False)
     assert again.trained == 1 and again.counts["done"] == 3 and again.counts["diverged"] == 1
 
 
@@ -164,7 +166,7 @@ def test_failed_and_diverged_runs_are_recorded_and_the_study_goes_on(
 def test_process_pool_matches_in_process_training(tiny_study: Path, tmp_path: Path) -> None:
     """Two worker processes with one thread each give bit-identical metrics to one in-process thread."""
     out = tmp_path / "pool"
-    result = run_study(tiny(), out, workers=2, report=False)
+    result = run_study(tiny(), out, workers=2, report=False, fuse=False)
     assert result.counts["done"] == 4
     with Store(out, create=False) as pooled, Store(tiny_study, create=False) as local:
         assert comparable(pooled.rows()) == comparable(local.rows())
@@ -174,3 +176,40 @@ def test_resume_without_grid_uses_the_stored_one(tiny_study: Path) -> None:
     result = runner.invoke(app, ["study", "--resume", "--out", str(tiny_study), "--quiet", "--no-report"])
     assert result.exit_code == 0, result.output
     assert "0 runs trained, 4 already finished" in result.output
+
+
+def test_units_regroup_identically_on_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups are planned over every run of the grid, then thinned to the unfinished ones."""
+
+    def by_seed(specs: list[Any]) -> list[list[int]]:
+        groups: dict[int, list[int]] = {}
+        for index, spec in enumerate(specs):
+            groups.setdefault(spec.train.seed, []).append(index)
+        return list(groups.values())
+
+    monkeypatch.setattr(study_execute, "fused_api", lambda: (None, by_seed))
+    jobs = [study_execute.Job(r.run_id, r.spec, "") for r in tiny().runs]  # l1 s0, l1 s1, l2 s0, l2 s1
+    ids = [job.run_id for job in jobs]
+    everything = study_execute.make_units(jobs, set(ids))
+    assert [[j.run_id for j in u.jobs] for u in everything] == [[ids[0], ids[2]], [ids[1], ids[3]]]
+    # Seed 0's group finished: seed 1's group comes back with exactly its members.
+    resumed = study_execute.make_units(jobs, {ids[1], ids[3]})
+    assert [[j.run_id for j in u.jobs] for u in resumed] == [[ids[1], ids[3]]]
+    alone = study_execute.make_units(jobs, set(ids), fuse=False)
+    assert [len(u.jobs) for u in alone] == [1, 1, 1, 1]
+
+
+@pytest.mark.slow
+def test_fused_study_matches_runs_trained_alone(tiny_study: Path, tmp_path: Path) -> None:
+    if study_execute.fused_api() is None:
+        pytest.skip("lpae.fused (train_group, fuse_groups) is not installed")
+    out = tmp_path / "fused"
+    run_study(tiny(), out, threads=1, report=False, fuse=True)
+    with Store(out, create=False) as fused, Store(tiny_study, create=False) as alone:
+        fused_rows, alone_rows = comparable(fused.rows()), comparable(alone.rows())
+    assert fused_rows.keys() == alone_rows.keys()
+    for key, (status, run_dir, metrics) in fused_rows.items():
+        assert status == alone_rows[key][0] == "done"
+        assert json.loads((out / run_dir / "config.json").read_text()).get("fused") is True
+        for name in ("recon_l1", "recon_l2"):
+            assert metrics[name] == pytest.approx(alone_rows[key][2][name], rel=1e-4)

@@ -53,6 +53,9 @@ def study_run(
         None, help="address of a running Ray cluster (default: start a local one)"
     ),
     threads: int | None = typer.Option(None, help="torch threads per worker (default: cores // workers)"),
+    fuse: bool = typer.Option(
+        True, help="train groups of same-shaped runs as one batched model (lpae.fused)"
+    ),
     resume: bool = typer.Option(False, help="continue the study in --out (and add this grid's runs to it)"),
     retry_failed: bool = typer.Option(False, help="train failed runs again"),
     report: bool = typer.Option(True, help="write report.html and report.md at the end"),
@@ -78,6 +81,7 @@ def study_run(
         progress=progress,
         report=report,
         threads=threads,
+        fuse=fuse,
     )
     counts = result.counts
     console.print(

@@ -5,10 +5,11 @@ schedule and may train as one batched model (lpae.fused). ``train_unit`` is the 
 executor calls; it never raises for a failing run: each run's exception becomes an Outcome with
 status "failed" and the error's first line, so one bad run cannot stop a study.
 
-Fused training hook: when the module ``lpae.fused`` provides ``train_group(specs, outs,
-overwrite=True) -> list[metrics]`` (the same contract as ``lpae.experiment.train_run``, one
-metrics dict per member, in order), ``make_units`` groups runs and ``train_unit`` hands each
-group to it. Without it every unit is a single run, trained with ``train_run``.
+Fused training: when ``lpae.fused`` provides ``fuse_groups(specs) -> list[list[int]]`` (which
+runs may share a group) and ``train_group(specs, outs, overwrite=True) -> list[metrics]`` (the
+contract of ``lpae.experiment.train_run``, one metrics dict per member, in order), ``make_units``
+groups runs and ``train_unit`` hands each group to it. Without it, or with ``fuse=False``, every
+unit is a single run, trained with ``train_run``.
 
 Runs trained somewhere other than the study's machine (Ray) are trained into a temporary folder
 and their files travel back with the Outcome (``portable=True``); the study process writes them.
@@ -21,8 +22,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ from lpae.experiment import RunSpec, train_run
 from lpae.study.store import Outcome
 
 GroupTrainer = Callable[..., list[dict[str, Any]]]
-FUSED_MODULE, FUSED_FUNCTION = "lpae.fused", "train_group"
-MAX_GROUP = 32
+GroupPlanner = Callable[[list[RunSpec]], list[list[int]]]
+FUSED_MODULE = "lpae.fused"
 
 
 @dataclass(frozen=True)
@@ -48,34 +49,29 @@ class Unit:
     jobs: tuple[Job, ...]
 
 
-def group_trainer() -> GroupTrainer | None:
-    """lpae.fused.train_group when it exists, else None (runs train one by one)."""
+def fused_api() -> tuple[GroupTrainer, GroupPlanner] | None:
+    """(lpae.fused.train_group, lpae.fused.fuse_groups) when lpae.fused provides both, else None."""
     try:
         module = importlib.import_module(FUSED_MODULE)
     except ImportError:
         return None
-    found = getattr(module, FUSED_FUNCTION, None)
-    return found if callable(found) else None
+    trainer, planner = getattr(module, "train_group", None), getattr(module, "fuse_groups", None)
+    return (trainer, planner) if callable(trainer) and callable(planner) else None
 
 
-def group_key(spec: RunSpec) -> str:
-    """Runs with the same key may train fused: only criterion, lr and seed-free options differ."""
-    train = replace(spec.train, seed=0, lr=0.0)
-    return repr(replace(spec, loss="", train=train))
+def make_units(jobs: Sequence[Job], todo: set[str], fuse: bool = True) -> list[Unit]:
+    """Units for the runs in ``todo``, out of every planned job of the grid (in grid order).
 
-
-def make_units(jobs: Iterable[Job], fused: bool | None = None) -> list[Unit]:
-    jobs = list(jobs)
-    if not (group_trainer() is not None if fused is None else fused):
-        return [Unit((job,)) for job in jobs]
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(group_key(job.spec), []).append(job)
-    return [
-        Unit(tuple(members[start : start + MAX_GROUP]))
-        for members in groups.values()
-        for start in range(0, len(members), MAX_GROUP)
-    ]
+    Groups are formed over all planned runs and then thinned to the unfinished ones, so a resumed
+    study trains each unfinished group with exactly the members it had (a group's rows are written
+    in one transaction, so a group is either wholly finished or wholly unfinished).
+    """
+    api = fused_api() if fuse else None
+    if api is None:
+        return [Unit((job,)) for job in jobs if job.run_id in todo]
+    groups = api[1]([job.spec for job in jobs])
+    units = [Unit(tuple(jobs[i] for i in group if jobs[i].run_id in todo)) for group in groups]
+    return [unit for unit in units if unit.jobs]
 
 
 def set_threads(threads: int) -> None:
@@ -117,9 +113,9 @@ def train_unit(unit: Unit, portable: bool = False, threads: int | None = None) -
     staging = Path(tempfile.mkdtemp(prefix="lpae-unit-")) if portable else None
     try:
         outs = [staging / job.run_id if staging else Path(job.out) for job in unit.jobs]
-        trainer = group_trainer() if len(unit.jobs) > 1 else None
-        if trainer is not None:
-            outcomes = train_fused(trainer, unit, outs)
+        api = fused_api() if len(unit.jobs) > 1 else None
+        if api is not None:
+            outcomes = train_fused(api[0], unit, outs)
         else:
             outcomes = [train_one(job, out) for job, out in zip(unit.jobs, outs, strict=True)]
         if staging is not None:

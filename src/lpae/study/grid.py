@@ -62,9 +62,10 @@ class PlannedRun:
     position: int
 
     @property
-    def dir_name(self) -> str:
+    def dir_path(self) -> str:
+        """The run folder, relative to the study folder."""
         seed = self.spec.train.seed
-        return f"{slug(self.spec.data)}--{slug(self.spec.loss)}--s{seed}--{self.run_id[:10]}"
+        return f"runs/{slug(self.spec.data)}--{slug(self.spec.loss)}--s{seed}--{self.run_id[:10]}"
 
 
 @dataclass(frozen=True)

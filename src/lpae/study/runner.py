@@ -8,7 +8,9 @@
    pending or left "running" by a killed study, is trained again from scratch into its run folder
    (``train_run(..., overwrite=True)``), which is deterministic per seed on CPU, so a resumed study
    ends with the same rows and metrics as an uninterrupted one;
-3. executors send results back; this process alone writes the store, one transaction per unit;
+3. units (single runs, or fused groups when lpae.fused is there and ``fuse`` is on) go to the
+   executor, which sends results back; this process alone writes the store, one transaction per
+   unit;
 4. write the report (report.html and report.md).
 """
 
@@ -59,6 +61,7 @@ def run_study(
     progress: StudyProgress | None = None,
     report: bool = True,
     threads: int | None = None,
+    fuse: bool = True,
 ) -> StudyResult:
     out = Path(out)
     check_execution(executor, workers, ray_address, threads)
@@ -71,24 +74,20 @@ def run_study(
         store.set_meta(
             {"grid": grid.text, "origin": grid.origin, "name": grid.name, "lpae_version": __version__}
         )
-        store.plan((r.run_id, r.key, r.position, f"{RUNS_FOLDER}/{r.dir_name}") for r in grid.runs)
+        store.plan((r.run_id, r.key, r.position, r.dir_path) for r in grid.runs)
         remove_stale_staging(out / RUNS_FOLDER)
         finished = ("done", "diverged") if retry_failed else ("done", "diverged", "failed")
         wanted = {r.run_id for r in grid.runs}
         rows = store.rows(wanted)
         todo = {row.run_id: row for row in rows if row.status not in finished}
-        jobs = [
-            Job(r.run_id, r.spec, str((out / todo[r.run_id].run_dir).resolve()))
-            for r in grid.runs
-            if r.run_id in todo
-        ]
-        units = make_units(jobs)
+        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve())) for r in grid.runs]
+        units = make_units(jobs, set(todo), fuse)
 
         def on_submit(unit: Unit) -> None:
             store.mark_running(job.run_id for job in unit.jobs)
             progress.submitted(len(unit.jobs))
 
-        progress.start(len(rows), len(rows) - len(jobs))
+        progress.start(len(rows), len(rows) - len(todo))
         try:
             for outcomes in run_units(units, executor, workers, ray_address, on_submit, threads):
                 for outcome in outcomes:
@@ -98,7 +97,7 @@ def run_study(
                 progress.finished(outcomes)
         finally:
             progress.stop()
-        result = StudyResult(out, store.counts(), len(jobs), len(rows) - len(jobs), notes=list(grid.notes))
+        result = StudyResult(out, store.counts(), len(todo), len(rows) - len(todo), notes=list(grid.notes))
     if report:
         from lpae.study.report import write_report
 
