@@ -4,7 +4,10 @@ On one (4096, 784) float32 batch (MNIST-sized), with torch.set_num_threads(2), e
 every contestant once, in turn, each from a fresh leaf ``out`` with requires_grad:
 
 - ``mse``: ``F.mse_loss(out, x).backward()`` (the baseline);
-- ``lp05``: ``build("lp:0.5")(x, out).mean().backward()`` (fused kernel, lpae.criteria.power);
+- ``lp05``: ``build("lp:0.5")(x, out).mean().backward()`` (the compiled single-pass kernel of
+  lpae.criteria.power_numba);
+- ``lp05_torch``: the same through the blocked torch kernel of lpae.criteria.power (the path
+  without numba, and the one every other p takes);
 - ``gennorm``: ``build("gennorm:p=learned,scale=learned")(x, out).mean().backward()``, learned
   shape and scale receiving gradients too;
 - ``lp05_autograd`` and ``gennorm_autograd``: the same formulas as plain autograd chains
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from lpae import criteria
+from lpae.criteria import power
 
 EPS = 1e-3
 
@@ -57,6 +61,13 @@ def contestants(x: torch.Tensor, out0: torch.Tensor) -> dict[str, Callable[[], t
         loss = lp05(x, leaf()).mean()
         loss.backward()
         return loss
+
+    def lp05_torch() -> torch.Tensor:
+        power.USE_NUMBA = False
+        try:
+            return lp05_fused()
+        finally:
+            power.USE_NUMBA = True
 
     def gennorm_fused() -> torch.Tensor:
         gennorm.zero_grad(set_to_none=True)
@@ -84,6 +95,7 @@ def contestants(x: torch.Tensor, out0: torch.Tensor) -> dict[str, Callable[[], t
     return {
         "mse": mse,
         "lp05": lp05_fused,
+        "lp05_torch": lp05_torch,
         "gennorm": gennorm_fused,
         "lp05_autograd": lp05_autograd,
         "gennorm_autograd": gennorm_autograd,
@@ -104,7 +116,8 @@ def main() -> None:
     runs = contestants(x, out0)
 
     values = {name: float(run().detach()) for name, run in runs.items()}  # warm-up; values agree
-    for fused, plain in (("lp05", "lp05_autograd"), ("gennorm", "gennorm_autograd")):
+    pairs = (("lp05", "lp05_autograd"), ("lp05_torch", "lp05_autograd"), ("gennorm", "gennorm_autograd"))
+    for fused, plain in pairs:
         gap = abs(values[fused] - values[plain]) / abs(values[plain])
         print(f"{fused}: value {values[fused]:.6g}, autograd {values[plain]:.6g}, relative gap {gap:.1e}")
         if gap > 1e-4:

@@ -16,16 +16,27 @@ def reference(residual: np.ndarray, p: float, eps: float) -> np.ndarray:
     return ((residual**2 + eps**2) ** (p / 2) - eps**p).reshape(len(residual), -1).sum(axis=1)
 
 
-@pytest.fixture(params=[1 << 17, 7], ids=["one-block", "many-blocks"])
-def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Blocks of 7 elements: 1 row per block for 5 x 3 x 4 inputs, so every path crosses blocks."""
-    monkeypatch.setattr(power, "BLOCK_ELEMENTS", request.param)
-    return int(request.param)
+@pytest.fixture(params=["compiled", "torch-one-block", "torch-many-blocks"])
+def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each path of the kernel: the compiled one (p in 0.5, 1, 1.5, 2 with x given) and the torch one,
+    in one block or in blocks of 7 elements (1 row per block for 5 x 3 x 4 inputs)."""
+    monkeypatch.setattr(power, "USE_NUMBA", request.param == "compiled")
+    monkeypatch.setattr(power, "BLOCK_ELEMENTS", 7 if request.param == "torch-many-blocks" else 1 << 18)
+    return str(request.param)
+
+
+def test_compiled_kernels_cover_the_sqrt_forms() -> None:
+    x = torch.zeros(2, 3)
+    assert power.compiled_op(x, x, 0.5, 1e-3) is not None
+    assert power.compiled_op(x, x, 2.0, 0.0) is not None
+    assert power.compiled_op(x, x, 0.7, 0.0) is None  # exp and log: the torch path
+    assert power.compiled_op(None, x, 0.5, 0.0) is None
+    assert power.compiled_op(x.half(), x.half(), 0.5, 0.0) is None
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.01])
 @pytest.mark.parametrize("p", P_VALUES)
-def test_values_and_gradients_match_numpy(p: float, eps: float, block_size: int) -> None:
+def test_values_and_gradients_match_numpy(p: float, eps: float, block_size: str) -> None:
     rng = np.random.default_rng(0)
     x, x_hat = rng.normal(size=(2, 5, 3, 4))
     x_hat[0, 0, 0] = x[0, 0, 0]  # one exact zero residual
@@ -44,7 +55,7 @@ def test_values_and_gradients_match_numpy(p: float, eps: float, block_size: int)
     np.testing.assert_allclose(xt.grad.numpy(), -derivative, rtol=1e-12)
 
 
-def test_learned_p_gradient_with_zero_residuals(block_size: int) -> None:
+def test_learned_p_gradient_with_zero_residuals(block_size: str) -> None:
     rng = np.random.default_rng(1)
     residual = rng.normal(size=(6, 10))
     residual[2, 3] = residual[5, 0] = 0.0
@@ -62,7 +73,7 @@ def test_learned_p_gradient_with_zero_residuals(block_size: int) -> None:
 
 @pytest.mark.parametrize("p", [0.5, 1.0, 2.0, 3.3])
 @pytest.mark.parametrize("eps", [0.0, 0.2])
-def test_gradcheck(p: float, eps: float, block_size: int) -> None:
+def test_gradcheck(p: float, eps: float, block_size: str) -> None:
     generator = torch.Generator().manual_seed(2)
     x = torch.randn(4, 6, generator=generator, dtype=torch.float64, requires_grad=True)
     offset = (0.2 + torch.rand(4, 6, generator=generator, dtype=torch.float64)) * torch.sign(
@@ -75,7 +86,7 @@ def test_gradcheck(p: float, eps: float, block_size: int) -> None:
         assert torch.autograd.gradcheck(lambda a, b, q: power_sum(a, b, q), (x, x_hat, learned))
 
 
-def test_float32_and_repeated_backward() -> None:
+def test_float32_and_repeated_backward(block_size: str) -> None:
     x = torch.randn(3, 5)
     x_hat = torch.randn(3, 5, requires_grad=True)
     value = power_sum(x, x_hat, 0.5, 1e-3)

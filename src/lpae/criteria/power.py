@@ -17,6 +17,10 @@ as a ``torch.autograd.Function`` instead of an autograd chain:
   so the temporaries never make a round trip through main memory;
 - the derivative factor is saved in the forward pass, so the backward pass is one multiply.
 
+On CPU, for p in {0.5, 1, 1.5, 2} and given x and x_hat, compiled single-pass kernels
+(lpae.criteria.power_numba) do the whole forward and backward pass instead, at about the cost
+of ``mse_loss``; without numba, everything takes the torch path.
+
 At r = 0 with eps = 0 the gradient is taken as 0 (the subgradient torch uses for |r|); for
 p < 1 the true derivative there is infinite. The derivative with respect to a learned p is
 exact, with 0 * log 0 = 0.
@@ -31,7 +35,13 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-BLOCK_ELEMENTS = 1 << 17
+BLOCK_ELEMENTS = 1 << 18
+USE_NUMBA = True  # the compiled kernels where they apply (tests switch them off to check the torch path)
+
+try:
+    from lpae.criteria import power_numba
+except ImportError:  # pragma: no cover - numba is a core dependency; the torch path covers everything
+    power_numba = None  # type: ignore[assignment]
 
 
 def power_sum(x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0.0) -> Tensor:
@@ -54,8 +64,23 @@ def power_sum(x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0
         return result
     if not (p > 0 and eps >= 0):
         raise ValueError(f"power_sum: need p > 0 and eps >= 0, got p={p}, eps={eps}")
+    op = compiled_op(flat_x, flat_hat, float(p), float(eps))
+    if op is not None and flat_x is not None:
+        result = CompiledPowerSum.apply(flat_x, flat_hat, op, float(eps))
+        return result
     result = FixedPowerSum.apply(flat_x, flat_hat, float(p), float(eps))
     return result
+
+
+def compiled_op(x: Tensor | None, x_hat: Tensor, p: float, eps: float) -> int | None:
+    """The compiled kernel's op code when it applies (CPU, float32/64, x given, p in 0.5, 1, 1.5, 2)."""
+    if power_numba is None or not USE_NUMBA or x is None:
+        return None
+    if x_hat.device.type != "cpu" or x.device.type != "cpu" or x.dtype != x_hat.dtype:
+        return None
+    if x_hat.dtype not in (torch.float32, torch.float64):
+        return None
+    return power_numba.op_for(p, eps)
 
 
 def block_rows(flat: Tensor) -> int:
@@ -154,6 +179,35 @@ class FixedPowerSum(torch.autograd.Function):
         grad_hat = grad * (grad_sums * ctx.factor)[:, None]
         grad_x = -grad_hat if ctx.needs_input_grad[0] else None
         return grad_x, grad_hat if ctx.needs_input_grad[1] else None, None, None
+
+
+class CompiledPowerSum(torch.autograd.Function):
+    """The compiled kernels of lpae.criteria.power_numba: one pass forward, one pass backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, x_hat: Tensor, op: int, eps: float) -> Tensor:
+        if power_numba is None:  # pragma: no cover - compiled_op returns None without numba
+            raise RuntimeError("the compiled kernels need numba")
+        x, x_hat = x.detach().contiguous(), x_hat.detach().contiguous()
+        sums = x_hat.new_empty(x_hat.shape[0])
+        ctx.op, ctx.consts = op, power_numba.constants(eps, x_hat.numpy().dtype)
+        power_numba.use_torch_threads()
+        power_numba.forward_sums(x.numpy(), x_hat.numpy(), op, ctx.consts, sums.numpy())
+        ctx.save_for_backward(x, x_hat)
+        return sums
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_sums: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        if power_numba is None:  # pragma: no cover
+            raise RuntimeError("the compiled kernels need numba")
+        x, x_hat = ctx.saved_tensors
+        grad = torch.empty_like(x_hat)
+        weights = grad_sums.to(x_hat.dtype).contiguous()
+        power_numba.use_torch_threads()
+        power_numba.backward_grad(x.numpy(), x_hat.numpy(), ctx.op, ctx.consts, weights.numpy(), grad.numpy())
+        grad_x = -grad if ctx.needs_input_grad[0] else None
+        return grad_x, grad if ctx.needs_input_grad[1] else None, None, None
 
 
 class LearnedPowerSum(torch.autograd.Function):
