@@ -1,0 +1,59 @@
+"""`lpae advise --data SPEC [--json PATH] [--grid PATH]`: which criterion does my data want?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lpae.advise import advise
+from lpae.cli.app import app
+from lpae.cli.show import console
+from lpae.runs import write_json
+from lpae.study.atomic import write_text
+
+DEFAULT_GRID = "advise-grid.toml"
+
+
+def check_parent(path: Path | None, option: str) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise ValueError(f"{option} {path}: folder {path.parent} does not exist")
+
+
+@app.command("advise")
+def advise_command(
+    data: str = typer.Option(
+        ..., help="data set spec or file, e.g. digits or table.csv (see `lpae datasets`)"
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="write the advice to this JSON file"),
+    grid: Path | None = typer.Option(
+        None, help="write a TOML grid for `lpae study` comparing the candidates to this file"
+    ),
+    seed: int = typer.Option(0, help="random seed (split, weights, subsamples)"),
+    epochs: int | None = typer.Option(None, help="training epochs of the quick models [about 100k samples]"),
+    quiet: bool = typer.Option(False, help="print nothing (use with --json)"),
+) -> None:
+    """Train two quick autoencoders, fit their residuals, measure distance contrast, recommend a criterion."""
+    check_parent(json_path, "--json")
+    check_parent(grid, "--grid")
+    result = advise(data, seed=seed, epochs=epochs, grid_path=str(grid or DEFAULT_GRID))
+    if json_path is not None:
+        write_json(json_path, result)
+    if grid is not None:
+        write_text(grid, result["study_grid"])
+    if quiet:
+        return
+    console.print(
+        f"[bold]recommended:[/bold] {result['recommended']}  "
+        f"({result['family']} family, evidence: {result['strength']})"
+    )
+    console.print(f"[bold]alternatives:[/bold] {', '.join(result['alternatives'])}")
+    for reason in result["reasons"]:
+        console.print(f"- {reason}", highlight=False)
+    console.print(f"[dim]{result['caveat']}[/dim]")
+    console.print("[bold]to confirm:[/bold]")
+    console.print(f"  {result['commands']['train']}", highlight=False, soft_wrap=True)
+    if grid is None:
+        console.print(f"  lpae advise --data {data} --grid {DEFAULT_GRID}   (writes the study grid)")
+    console.print(f"  {result['commands']['study']}", highlight=False, soft_wrap=True)
+    console.print(f"[dim]{result['seconds']:.1f} s[/dim]")
