@@ -262,7 +262,7 @@ def test_iwae_64_is_at_least_the_elbo_on_a_trained_vae(
 ) -> None:
     x_train, x_val = digits
     net = make("vae", loss)
-    fit(net, x_train, x_val, TrainSettings(epochs=4, batch_size=64, lr=3e-3))
+    fit(net, x_train, x_val, TrainSettings(epochs=4, batch_size=64, lr=3e-3, device="cpu"))
     assert isinstance(net, VariationalAutoencoder)
     with torch.no_grad():
         elbo = net.elbo(x_val, n_samples=16, noise=torch.Generator().manual_seed(0)).mean()
