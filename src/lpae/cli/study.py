@@ -12,7 +12,6 @@ from lpae.cli.app import app
 from lpae.cli.show import console
 from lpae.study import export_table, load_grid, run_study, stored_grid
 from lpae.study.progress import RichProgress, StudyProgress
-from lpae.study.report import write_report
 from lpae.study.store import STORE_NAME
 
 
@@ -107,6 +106,8 @@ def study_export(
 @app.command("report")
 def report_command(study_dir: Path = typer.Argument(..., help="a study folder")) -> None:
     """Write report.html (self-contained) and report.md for a study folder."""
+    from lpae.study.report import write_report  # matplotlib and friends: only when reporting
+
     path = write_report(study_dir)
     console.print(f"report: {path}")
     console.print(f"summary: {path.with_suffix('.md')}")

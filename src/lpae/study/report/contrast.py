@@ -17,7 +17,6 @@ import pandas as pd
 
 from lpae.contrast.data import Features, analyse
 from lpae.contrast.distances import k_label
-from lpae.contrast.latent import run_features
 from lpae.study.report import plots
 from lpae.study.report.data import StudyData
 from lpae.study.report.page import Section, heading, image, para, table
@@ -41,6 +40,8 @@ def mean_contrast(features: Features) -> list[float]:
 
 def group_contrast(study: StudyData, frame: pd.DataFrame) -> dict[str, list[float]]:
     """{'raw features': [...], criterion: [...]} for one data set and model."""
+    from lpae.contrast.latent import run_features  # loads models: only when a report is drawn
+
     lines: dict[str, list[float]] = {}
     first = frame.sort_values("seed", kind="stable").groupby("criterion", sort=False).head(1)
     for _, row in first.iterrows():
