@@ -26,7 +26,8 @@ end of ``fit``, to its maximum-likelihood value for the residuals of all rows gi
   an exponent p (huber, logcosh, cauchy, barron, l1l2, charbonnier, bernoulli) get the
   generalized normal whose shape p is fitted by maximum likelihood too;
 - likelihoods with one shared scale (fixed, learned or calibrated): the family itself, with its
-  learned shape (p, df, alpha) and its ML scale (``criterion.log_ml_scale``) frozen after fit;
+  learned shape (p, df, alpha) and its ML scale (``criterion.log_ml_scale``, exact: without the
+  soft floor training uses; at least 1e-12) frozen after fit;
 - likelihoods with per-feature or predicted scales, and the unit-interval families: the
   criterion's own NLL, which is already a normalised per-sample density.
 
@@ -57,7 +58,6 @@ from torch import Tensor
 from lpae import criteria
 from lpae.criteria import Criterion, calibrated_nll
 from lpae.criteria.likelihood import LocationScale
-from lpae.criteria.scale import soft_floor
 from lpae.data import Preprocessor, default_method, fit_preprocessor
 from lpae.models import Autoencoder, ModelSettings, build_model
 from lpae.spec import format_number
@@ -65,6 +65,7 @@ from lpae.train import TrainSettings, fit
 
 PREPROCESS = ("auto", "standard", "minmax", "none")
 INFERENCE_BATCH = 4096
+MIN_SCALE = 1e-12  # the frozen ML scale of a (near) perfect reconstruction, instead of 0
 FLOAT_DTYPES = [np.float64, np.float32]
 
 
@@ -250,7 +251,7 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         criterion = self.model_.criterion
         if isinstance(criterion, LocationScale) and criterion.scale.shared:
             with torch.no_grad():
-                log_scale = float(soft_floor(criterion.log_ml_scale(residual)))
+                log_scale = max(float(criterion.log_ml_scale(residual)), math.log(MIN_SCALE))
             return {"method": "ml_scale", "family": self.criterion_, "scale": math.exp(log_scale)}
         if criterion.is_likelihood:
             return {"method": "own", "family": self.criterion_}
