@@ -1,0 +1,240 @@
+"""K same-shaped MLP autoencoders held as one parameter table and run as one batched model.
+
+Layout: every member's parameters, in the order of its own ``state_dict``, fill one row of a
+table ``values`` of shape (K, P): first the encoder's and decoder's Linear layers, then the
+member's criterion parameters (members may hold different criteria; shorter rows are padded with
+zeros). Each layer's stacked weight is a view of the table,
+
+    weight (K, out, in) = values[:, a:b].view(K, out, in),   bias (K, 1, out),
+
+and one layer of all members is a single batched multiply (torch.baddbmm), member k computing
+h_k @ W_k^T + b_k exactly as nn.Linear does for that member alone. Gradients land in the matching
+views of a table ``grads`` (K, P), so the optimizer (lpae.fused.adam) works on two tensors.
+
+The members' decoders may end in layers of different widths (criteria with n_outputs = 1 and 2):
+that last layer is stacked at the widest width, the narrower members' extra rows held at zero. A
+zero row has a zero output that no loss reads, so its gradient is zero, and Adam (with or without
+weight decay) leaves it at zero: the padding never changes what a member computes.
+
+Each member keeps its own criterion module (learned scale and shape included); its parameters are
+re-pointed at views of that member's row, so they train with the member's optimizer state.
+Members are initialised member by member from the ordinary models (lpae.models.build_model under
+the member's seed), so a member starts from exactly the weights it would have alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lpae.criteria import Criterion
+from lpae.models import Autoencoder, VariationalAutoencoder
+
+NETS = ("encoder", "decoder")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one parameter lives in a row of the table: offset, stored (padded) shape, true shape."""
+
+    offset: int
+    stored: tuple[int, ...]
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.stored)
+
+
+def layer_names(model: Autoencoder) -> list[str]:
+    """Names of the encoder's and decoder's parameters, in state_dict order."""
+    return [name for name, _ in model.named_parameters() if name.split(".")[0] in NETS]
+
+
+def check_stackable(models: Sequence[Autoencoder]) -> None:
+    """Raise ValueError unless every member is an MLP autoencoder of the same kind and layer shapes."""
+    template = models[0]
+    for index, model in enumerate(models):
+        if model.settings.arch != "mlp":
+            raise ValueError(
+                f"member {index}: only MLP autoencoders train fused, not arch {model.settings.arch!r}"
+            )
+        if type(model) is not type(template) or model.shape != template.shape:
+            raise ValueError(
+                f"member {index}: a {type(model).__name__} on samples of shape {model.shape} cannot "
+                f"train with a {type(template).__name__} on samples of shape {template.shape}"
+            )
+        for net in NETS:
+            kinds = [type(m).__name__ for m in getattr(model, net)]
+            if kinds != [type(m).__name__ for m in getattr(template, net)]:
+                raise ValueError(f"member {index}: its {net} layers {kinds} differ from member 0's")
+        names = layer_names(model)
+        if names != layer_names(template):
+            raise ValueError(f"member {index}: its parameters differ from member 0's")
+        last = names[-2:]  # the decoder's last weight and bias may differ in their output width
+        for name, param in model.named_parameters():
+            if name not in names:
+                continue
+            other = dict(template.named_parameters())[name]
+            if param.shape != other.shape and not (name in last and param.shape[1:] == other.shape[1:]):
+                raise ValueError(
+                    f"member {index}: parameter {name} has shape {tuple(param.shape)}, member 0's "
+                    f"{tuple(other.shape)}: members must share one architecture"
+                )
+
+
+class StackedAutoencoders:
+    """The parameter table of K members, their batched forward pass and their criteria."""
+
+    def __init__(self, models: Sequence[Autoencoder], device: torch.device) -> None:
+        check_stackable(models)
+        for model in models:
+            model.criterion.to(device)  # its parameters are re-pointed at the table; buffers stay
+        self.members = list(models)
+        self.template = models[0]
+        self.is_vae = isinstance(self.template, VariationalAutoencoder)
+        self.sample_shape = self.template.shape
+        self.n_features = math.prod(self.sample_shape)
+        names = layer_names(self.template)
+        self.slots: dict[str, Slot] = {}
+        offset = 0
+        for name in names:
+            shapes = [tuple(dict(m.named_parameters())[name].shape) for m in models]
+            stored = tuple(max(dims) for dims in zip(*shapes, strict=True))
+            self.slots[name] = Slot(offset, stored, shapes[0])
+            offset += math.prod(stored)
+        self.model_size = offset
+        # Criterion parameters of each member: (name, offset, shape) within its row.
+        self.criterion_slots: list[list[tuple[str, int, tuple[int, ...]]]] = []
+        width = 0
+        for model in models:
+            slots, cursor = [], offset
+            for name, param in model.criterion.named_parameters():
+                slots.append((name, cursor, tuple(param.shape)))
+                cursor += param.numel()
+            self.criterion_slots.append(slots)
+            width = max(width, cursor)
+        self.original_params = [dict(m.criterion.named_parameters()) for m in models]
+        self.out_widths = [dict(m.named_parameters())[names[-1]].shape[0] if names else 0 for m in models]
+        values = torch.zeros(len(models), width, device=device)
+        with torch.no_grad():
+            for row, model in enumerate(models):
+                own = dict(model.named_parameters())
+                for name, slot in self.slots.items():
+                    self.view(values[row], slot)[tuple(slice(0, n) for n in own[name].shape)] = own[name]
+                for name, start, shape in self.criterion_slots[row]:
+                    values[row, start : start + math.prod(shape)] = own["criterion." + name].reshape(-1)
+        self.rows = list(range(len(models)))  # rows[i] = member index of table row i
+        self.values = values
+        self.grads = torch.zeros_like(values)
+        self.bind()
+
+    @staticmethod
+    def view(row: Tensor, slot: Slot) -> Tensor:
+        return row[slot.offset : slot.offset + slot.size].view(slot.stored)
+
+    def layer_param(self, name: str) -> nn.Parameter:
+        """Stacked parameter sharing memory with the table, its grad with ``grads``: a weight as
+        (K, out, in), a bias as (K, 1, out) so that it broadcasts over the batch."""
+        slot = self.slots[name]
+        shape = (len(self.rows), *slot.stored) if len(slot.stored) > 1 else (len(self.rows), 1, *slot.stored)
+        columns = slice(slot.offset, slot.offset + slot.size)
+        param = nn.Parameter(self.values[:, columns].view(shape))
+        param.grad = self.grads[:, columns].view(shape)
+        return param
+
+    def bind(self) -> None:
+        """(Re)create the stacked layers and point the active members' criteria at their rows."""
+        # Per net: (weight (K, out, in), bias (K, 1, out)) for a Linear, the module for an activation.
+        self.layers: dict[str, list[tuple[nn.Parameter, nn.Parameter] | nn.Module]] = {}
+        for net in NETS:
+            ops: list[tuple[nn.Parameter, nn.Parameter] | nn.Module] = []
+            for index, module in enumerate(getattr(self.template, net)):
+                if isinstance(module, nn.Linear):
+                    ops.append(
+                        (self.layer_param(f"{net}.{index}.weight"), self.layer_param(f"{net}.{index}.bias"))
+                    )
+                else:
+                    ops.append(module)
+            self.layers[net] = ops
+        for i, member in enumerate(self.rows):
+            criterion = self.members[member].criterion
+            for name, start, shape in self.criterion_slots[member]:
+                size = math.prod(shape)
+                param = nn.Parameter(self.values[i, start : start + size].view(shape))
+                param.grad = self.grads[i, start : start + size].view(shape)
+                set_parameter(criterion, name, param)
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """Keep only the table rows at ``positions`` (members that go on training); rebind views."""
+        index = torch.as_tensor(list(positions), dtype=torch.long, device=self.values.device)
+        self.values = self.values.index_select(0, index)
+        self.grads = torch.zeros_like(self.values)
+        self.rows = [self.rows[p] for p in positions]
+        self.bind()
+
+    def criteria(self) -> list[Criterion]:
+        """The criterion of each active row."""
+        return [self.members[m].criterion for m in self.rows]
+
+    def run(self, net: str, h: Tensor) -> Tensor:
+        """One net of every member: (K, B, in) -> (K, B, out)."""
+        for op in self.layers[net]:
+            if isinstance(op, tuple):
+                weight, bias = op
+                h = torch.baddbmm(bias, h, weight.transpose(1, 2))
+            else:
+                h = op(h)  # element-wise activation
+        return h
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Encoder output (K, B, code) of member inputs x (K, B, *sample_shape)."""
+        return self.run("encoder", x.reshape(x.shape[0], x.shape[1], self.n_features))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Decoder output (K, B, widest output) of codes z (K, B, latent)."""
+        return self.run("decoder", z)
+
+    def member_output(self, out: Tensor, position: int) -> Tensor:
+        """Member ``position``'s decoder output shaped as its own model's: (B, n_outputs * C, ...)."""
+        member = self.rows[position]
+        flat = out[position, :, : self.out_widths[member]]
+        n_outputs = self.members[member].criterion.n_outputs
+        shape = self.sample_shape
+        return flat.reshape(flat.shape[0], shape[0] * n_outputs, *shape[1:])
+
+    def state_dict(self, member: int, row: Tensor) -> dict[str, Tensor]:
+        """Member ``member``'s weights, as its own model's state_dict, read from a table row (P,)."""
+        model = self.members[member]
+        state = {}
+        for name, tensor in model.state_dict().items():
+            if name in self.slots:
+                slot = self.slots[name]
+                state[name] = self.view(row, slot)[tuple(slice(0, n) for n in tensor.shape)].clone()
+            else:
+                state[name] = tensor.detach().clone()
+        for name, start, shape in self.criterion_slots[member]:
+            state["criterion." + name] = row[start : start + math.prod(shape)].view(shape).clone()
+        return state
+
+    def release(self, member: int, row: Tensor) -> Autoencoder:
+        """Give member ``member`` its own parameters back, set to the weights in ``row`` (P,)."""
+        model = self.members[member]
+        for name, param in self.original_params[member].items():
+            set_parameter(model.criterion, name, param)
+        model.to("cpu")
+        model.load_state_dict(self.state_dict(member, row.detach().cpu()))
+        return model
+
+
+def set_parameter(module: nn.Module, dotted: str, param: nn.Parameter) -> None:
+    """Replace the parameter registered as ``dotted`` (e.g. ``scale.raw``) inside ``module``."""
+    *path, leaf = dotted.split(".")
+    owner = module
+    for part in path:
+        owner = getattr(owner, part)
+    setattr(owner, leaf, param)

@@ -1,0 +1,313 @@
+"""The fused fit loop: K members trained as one batched model, each exactly as lpae.train.fit would.
+
+Per member, everything that ``fit`` does is mirrored:
+
+- data: its own training and validation tensors (members may differ in preprocessing, split or
+  contamination; equal tensors are shared), shuffled each epoch by its own CPU generator seeded
+  with its seed, and cut into the same contiguous batches;
+- noise: its own generator on the device seeded with seed + 1, drawn in the same order and shapes
+  (a DAE's corruption of x, a VAE's reparameterisation noise (B, latent));
+- the step: the batch mean of its per-sample objective (criterion + KL weight x KL), gradients by
+  one backward pass of the sum over members (each member's parameters see only its own term),
+  its own gradient clipping and Adam/AdamW state (lpae.fused.adam), its own learning rate schedule;
+- validation after each epoch: the same record (val_loss, val_recon_l1, val_recon_l2) from the
+  same chunks of 1024 rows and noise re-seeded with seed + 2; history rows with the same keys;
+- early stopping, best-epoch bookkeeping and the restore of the best weights.
+
+A member stops when its epochs are done, its patience runs out, or its training or validation loss
+turns non-finite (status "diverged", frozen at its best finite weights); the others go on, and the
+stopped member's row leaves the batched model, so it costs nothing afterwards. Members never
+interact: a NaN in one row cannot reach another (separate weights, per-member clipping, per-sample
+losses).
+
+What is not mirrored: checkpoints (a fused group is short; interrupted, it trains again from the
+start), the ``on_epoch`` callback, and float32 reduction order (batched matrix products and
+reductions may round differently, so members agree with solo training to about 1e-6 relative per
+step, not bit for bit). ``TrainResult.seconds`` is the member's share of the group's wall time:
+each epoch's time divided among the members that trained in it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from torch import Tensor
+
+from lpae.fused.adam import TableAdam
+from lpae.fused.losses import MemberLosses, merge_key
+from lpae.fused.stacked import StackedAutoencoders
+from lpae.models import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from lpae.train import (
+    NOISE_SEED_OFFSET,
+    VALIDATION_SEED_OFFSET,
+    Progress,
+    TrainResult,
+    TrainSettings,
+    epoch_lr,
+    resolve_device,
+)
+
+VALIDATION_BATCH = 1024  # as lpae.train.validation_record
+
+
+@dataclass
+class GroupData:
+    """The members' tensors: equal ones stored once; ``source[k]`` is member k's block."""
+
+    train: Tensor  # (U * N, *shape): the U distinct training sets, one after another
+    val: Tensor  # (U, N_val, *shape)
+    source: list[int]
+    n_train: int
+    n_val: int
+
+
+def group_data(x_trains: Sequence[Tensor], x_vals: Sequence[Tensor], device: torch.device) -> GroupData:
+    """Stack the members' data, each distinct (train, val) pair once (same tensor objects = same data)."""
+    distinct: dict[tuple[int, int], int] = {}
+    source = [
+        distinct.setdefault((id(a), id(b)), len(distinct)) for a, b in zip(x_trains, x_vals, strict=True)
+    ]
+    firsts = {index: member for member, index in reversed(list(enumerate(source)))}
+    order = [firsts[index] for index in range(len(distinct))]
+    shapes = {(tuple(x_trains[m].shape), tuple(x_vals[m].shape)) for m in order}
+    if len(shapes) != 1:
+        raise ValueError(
+            "members of a fused group need training and validation sets of equal shapes, got "
+            + ", ".join(f"train {a} / val {b}" for a, b in sorted(shapes))
+        )
+    train = torch.cat([x_trains[m] for m in order]).to(device)
+    val = torch.stack([x_vals[m] for m in order]).to(device)
+    return GroupData(train, val, source, len(x_trains[0]), len(x_vals[0]))
+
+
+def check_settings(settings: Sequence[TrainSettings]) -> None:
+    """Raise ValueError unless the members can share batches (batch size) and a device."""
+    for name in ("batch_size", "device"):
+        values = {getattr(s, name) for s in settings}
+        if len(values) > 1:
+            raise ValueError(f"members of a fused group must share {name}, got {sorted(map(str, values))}")
+
+
+def weights_column(values: Sequence[float], like: Tensor) -> float | Tensor:
+    """A per-row weight: a plain number when every row has the same (the solo arithmetic), else (K, 1)."""
+    if len(set(values)) == 1:
+        return float(values[0])
+    return torch.tensor(list(values), dtype=like.dtype, device=like.device).unsqueeze(1)
+
+
+class FusedGroup:
+    """The state of a fused training run: stacked model, optimizer and per-member bookkeeping."""
+
+    def __init__(
+        self,
+        models: Sequence[Autoencoder],
+        x_trains: Sequence[Tensor],
+        x_vals: Sequence[Tensor],
+        settings: Sequence[TrainSettings],
+    ) -> None:
+        if not models:
+            raise ValueError("a fused group needs at least one member")
+        if not (len(models) == len(x_trains) == len(x_vals) == len(settings)):
+            raise ValueError("a fused group needs one training set, validation set and settings per member")
+        check_settings(settings)
+        self.device = resolve_device(settings[0].device)
+        self.models = list(models)
+        self.settings = list(settings)
+        self.data = group_data(x_trains, x_vals, self.device)
+        self.stacked = StackedAutoencoders(models, self.device)
+        self.batch_size = settings[0].batch_size
+        shape = self.stacked.sample_shape
+        self.merge_keys = [merge_key(m.criterion, shape) for m in models]
+        self.optimizer = TableAdam(
+            self.stacked.values.shape[1],
+            len(models),
+            self.device,
+            [s.weight_decay for s in settings],
+            [s.optimizer == "adamw" for s in settings],
+            [s.clip for s in settings],
+        )
+        self.shuffles = [torch.Generator().manual_seed(s.seed) for s in settings]
+        self.noises = [
+            torch.Generator(device=self.device).manual_seed(s.seed + NOISE_SEED_OFFSET) for s in settings
+        ]
+        self.losses = self.member_losses()
+
+    @property
+    def rows(self) -> list[int]:
+        """Member index of each row of the batched model (the members still training)."""
+        return self.stacked.rows
+
+    def member_losses(self) -> MemberLosses:
+        return MemberLosses(
+            self.stacked.criteria(),
+            self.stacked.sample_shape,
+            self.stacked.member_output,
+            [self.merge_keys[m] for m in self.rows],
+        )
+
+    def keep(self, positions: Sequence[int]) -> None:
+        """Go on with the rows at ``positions`` only."""
+        self.stacked.keep(positions)
+        self.optimizer.keep(positions)
+        self.losses = self.member_losses()
+
+    def validation_rows(self, start: int, stop: int) -> Tensor:
+        """Validation rows start:stop of every active member: (K, b, *shape)."""
+        index = torch.as_tensor([self.data.source[m] for m in self.rows], device=self.device)
+        return self.data.val[:, start:stop].index_select(0, index)
+
+    def objectives(self, x: Tensor, noises: Sequence[torch.Generator], kl_weights: Sequence[float]) -> Tensor:
+        """Per-sample objectives (K, B) of member batches x (K, B, *shape), as ``model.objective``."""
+        stacked, template = self.stacked, self.stacked.template
+        if isinstance(template, DenoisingAutoencoder):
+            corrupted = [
+                cast(DenoisingAutoencoder, self.models[m]).corruption.corrupt(x[i], noises[i])
+                for i, m in enumerate(self.rows)
+            ]
+            code = stacked.encode(torch.stack(corrupted))
+        else:
+            code = stacked.encode(x)
+        if not isinstance(template, VariationalAutoencoder):
+            return self.losses(x, stacked.decode(code))
+        mu, log_var = code.chunk(2, dim=2)  # (K, B, latent) each
+        eps = torch.stack(
+            [torch.randn(mu.shape[1:], generator=g, device=mu.device, dtype=mu.dtype) for g in noises]
+        )
+        z = mu + (0.5 * log_var).exp() * eps  # VariationalAutoencoder.sample, row by row
+        latent = mu.shape[2]
+        kl = VariationalAutoencoder.kl(mu.reshape(-1, latent), log_var.reshape(-1, latent))
+        return self.losses(x, stacked.decode(z)) + weights_column(kl_weights, kl) * kl.view(mu.shape[:2])
+
+    def train_epoch(self, lr: Sequence[float], kl_weights: Sequence[float]) -> list[float]:
+        """One pass over every member's data in its own fresh order; the mean training objectives."""
+        rows, n_train, batch_size = self.rows, self.data.n_train, self.batch_size
+        offsets = torch.tensor([self.data.source[m] * n_train for m in rows]).unsqueeze(1)
+        orders = torch.stack([torch.randperm(n_train, generator=self.shuffles[m]) for m in rows])  # (K, N)
+        index = (orders + offsets).to(self.device)
+        noises = [self.noises[m] for m in rows]
+        stacked, shape = self.stacked, self.stacked.sample_shape
+        loss_sums = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
+        for start in range(0, n_train, batch_size):
+            batch_index = index[:, start : start + batch_size]  # (K, b)
+            size = batch_index.shape[1]
+            xb = self.data.train.index_select(0, batch_index.reshape(-1)).view(len(rows), size, *shape)
+            member_loss = self.objectives(xb, noises, kl_weights).mean(dim=1)  # (K,)
+            stacked.grads.zero_()
+            with warnings.catch_warnings():
+                # Gradients accumulate in place into views of the gradient table, which torch
+                # reports once as not matching its preferred layout; that is intended here.
+                warnings.filterwarnings("ignore", message="grad and param do not obey")
+                member_loss.sum().backward()
+            self.optimizer.step(stacked.values, stacked.grads, lr)
+            loss_sums.add_(member_loss.detach(), alpha=size)
+        return (loss_sums / n_train).tolist()
+
+    @torch.no_grad()
+    def validation_records(self) -> list[dict[str, float]]:
+        """Each active member's lpae.train.validation_record, computed for all at once."""
+        rows = self.rows
+        noises = [
+            torch.Generator(device=self.device).manual_seed(self.settings[m].seed + VALIDATION_SEED_OFFSET)
+            for m in rows
+        ]
+        kl_weights = [self.models[m].kl_weight(None) for m in rows]
+        criteria = self.stacked.criteria()
+        sums = torch.zeros(len(rows), 3, dtype=torch.float64, device=self.device)  # loss, |r|, r^2
+        template = self.stacked.template
+        for start in range(0, self.data.n_val, VALIDATION_BATCH):
+            xb = self.validation_rows(start, start + VALIDATION_BATCH)  # (K, b, *shape)
+            code = self.stacked.encode(xb)
+            if isinstance(template, VariationalAutoencoder):
+                code = code.chunk(2, dim=2)[0]  # the posterior mean
+            out = self.stacked.decode(code)
+            residual = (
+                torch.stack(
+                    [c.reconstruct(self.stacked.member_output(out, i)) for i, c in enumerate(criteria)]
+                )
+                - xb
+            )
+            if type(template) is Autoencoder:  # no noise: the objective reads the same output
+                objective = self.losses(xb, out)
+            else:
+                objective = self.objectives(xb, noises, kl_weights)
+            sums[:, 0] += objective.sum(dim=1, dtype=torch.float64)
+            sums[:, 1] += residual.abs().flatten(1).sum(dim=1, dtype=torch.float64)
+            sums[:, 2] += residual.square().flatten(1).sum(dim=1, dtype=torch.float64)
+        n_samples = max(self.data.n_val, 1)
+        n_elements = max(self.data.n_val * math.prod(self.stacked.sample_shape), 1)
+        return [
+            {
+                "val_loss": loss_sum / n_samples,
+                "val_recon_l1": abs_sum / n_elements,
+                "val_recon_l2": math.sqrt(sq_sum / n_elements),
+            }
+            for loss_sum, abs_sum, sq_sum in sums.tolist()
+        ]
+
+
+def fit_group(
+    models: Sequence[Autoencoder],
+    x_trains: Sequence[Tensor],
+    x_vals: Sequence[Tensor],
+    settings: Sequence[TrainSettings],
+) -> list[TrainResult]:
+    """Train member k (``models[k]`` on ``x_trains[k]``, validated on ``x_vals[k]``, with
+    ``settings[k]``) as :func:`lpae.train.fit` would, all in one batched model.
+
+    Members must be MLP autoencoders of one kind and shape (their decoders' output widths may
+    differ) with equal data sizes, batch size and device. Each model ends on the CPU holding its
+    best weights, in eval mode; one TrainResult per member, in order.
+    """
+    group = FusedGroup(models, x_trains, x_vals, settings)
+    n_members = len(models)
+    progress = [Progress() for _ in range(n_members)]
+    results = [TrainResult() for _ in range(n_members)]
+    running = [True] * n_members
+    best = group.stacked.values.clone()  # (K, P): row k = member k's best weights so far
+    for epoch in range(1, max(s.epochs for s in settings) + 1):
+        positions = [i for i, m in enumerate(group.rows) if running[m] and settings[m].epochs >= epoch]
+        if not positions:
+            break
+        if len(positions) < len(group.rows):
+            group.keep(positions)
+        rows = group.rows
+        started = time.perf_counter()
+        lr = [epoch_lr(settings[m], epoch) for m in rows]
+        train_losses = group.train_epoch(lr, [models[m].kl_weight(epoch) for m in rows])
+        records = group.validation_records()
+        share = (time.perf_counter() - started) / len(rows)
+        for position, member in enumerate(rows):
+            result, state = results[member], progress[member]
+            result.seconds += share
+            if not math.isfinite(train_losses[position]):
+                result.status, result.reason = "diverged", f"non-finite training loss at epoch {epoch}"
+                running[member] = False
+                continue
+            record = {"epoch": epoch, "train_loss": train_losses[position], **records[position]}
+            record["lr"] = lr[position]
+            if not math.isfinite(record["val_loss"]):
+                result.status, result.reason = "diverged", f"non-finite validation loss at epoch {epoch}"
+                running[member] = False
+                continue
+            state.history.append(record)
+            state.epoch = epoch
+            if record["val_loss"] < state.best_loss:
+                state.best_loss, state.best_epoch, state.since_best = record["val_loss"], epoch, 0
+                best[member] = group.stacked.values[position]
+            else:
+                state.since_best += 1
+            patience = settings[member].patience
+            if patience is not None and state.since_best >= patience:
+                running[member] = False
+    for member, model in enumerate(models):
+        group.stacked.release(member, best[member])
+        model.eval()
+        result, state = results[member], progress[member]
+        result.best_epoch, result.epochs_run, result.history = state.best_epoch, state.epoch, state.history
+    return results
