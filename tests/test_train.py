@@ -55,6 +55,30 @@ def test_every_model_lowers_its_loss(
     assert set(first) == {"epoch", "train_loss", "val_loss", "val_recon_l1", "val_recon_l2", "lr"}
 
 
+@pytest.mark.parametrize(
+    ("model", "loss"),
+    [
+        ("ae", "gaussian:scale=predicted"),  # two decoder channels per feature
+        ("vae", "gennorm:p=learned,scale=learned"),
+        ("dae", "student_t:df=learned,scale=learned"),
+        ("vae", "laplace:scale=calibrated"),
+    ],
+)
+def test_likelihood_criteria_train_with_their_learned_parameters(
+    digits: tuple[torch.Tensor, torch.Tensor], model: str, loss: str
+) -> None:
+    x_train, x_val = digits
+    torch.manual_seed(0)
+    crit = criteria.build(loss, feature_shape=(64,))
+    net = build_model((64,), ModelSettings(model=model, hidden=(64,), latent=8), crit)
+    before = {k: v.clone() for k, v in crit.state_dict().items()}
+    result = fit(net, x_train, x_val, TrainSettings(epochs=3, batch_size=64, lr=3e-3, device="cpu"))
+    assert result.status == "done"
+    assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
+    # the criterion's own parameters are optimised along with the network
+    assert all(not torch.equal(before[k], v) for k, v in crit.state_dict().items() if v.is_floating_point())
+
+
 def test_conv_model_learns(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
     x_train, x_val = digits
     net = make("ae", arch="conv", hidden=(8, 16), image_shape=(1, 8, 8))
