@@ -21,7 +21,7 @@ def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """Each path of the kernel: the compiled one (p in 0.5, 1, 1.5, 2 with x given) and the torch one,
     in one block or in blocks of 7 elements (1 row per block for 5 x 3 x 4 inputs)."""
     monkeypatch.setattr(power, "USE_NUMBA", request.param == "compiled")
-    monkeypatch.setattr(power, "BLOCK_ELEMENTS", 7 if request.param == "torch-many-blocks" else 1 << 18)
+    monkeypatch.setattr(power, "BLOCK_ELEMENTS", 7 if request.param == "torch-many-blocks" else 1 << 23)
     return str(request.param)
 
 

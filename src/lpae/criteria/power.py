@@ -13,8 +13,11 @@ as a ``torch.autograd.Function`` instead of an autograd chain:
 - the value and the derivative factor come from one power (``t``), never a second ``pow``;
 - ``pow`` with a general exponent is several times slower than ``exp(p * log s)`` on CPU, and
   ``sqrt`` beats both, so p = 2, 1, 0.5 and 1.5 get sqrt-based forms;
-- rows are processed in blocks of about 128k elements into reused buffers that stay in cache,
-  so the temporaries never make a round trip through main memory;
+- rows are processed in blocks of up to 8M elements into reused buffers, which bounds the memory
+  of the temporaries; blocks stay large because every operation on a block is a parallel
+  region whose fixed cost grows sharply when other processes compete for the cores (measured:
+  cache-sized blocks of 256k elements were at best 15-25 % faster on a quiet machine and 2-2.5x
+  slower on a loaded one, bench/README.md);
 - the derivative factor is saved in the forward pass, so the backward pass is one multiply.
 
 On CPU, for p in {0.5, 1, 1.5, 2} and given x and x_hat, compiled single-pass kernels
@@ -35,7 +38,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-BLOCK_ELEMENTS = 1 << 18
+BLOCK_ELEMENTS = 1 << 23
 USE_NUMBA = True  # the compiled kernels where they apply (tests switch them off to check the torch path)
 
 try:
@@ -84,7 +87,7 @@ def compiled_op(x: Tensor | None, x_hat: Tensor, p: float, eps: float) -> int | 
 
 
 def block_rows(flat: Tensor) -> int:
-    """Rows per block: about BLOCK_ELEMENTS elements on CPU (cache-sized); everything at once elsewhere."""
+    """Rows per block: about BLOCK_ELEMENTS elements on CPU; everything at once on other devices."""
     n_rows, n_features = flat.shape
     if flat.device.type != "cpu":
         return max(n_rows, 1)
