@@ -16,7 +16,7 @@ as a ``torch.autograd.Function`` instead of an autograd chain:
 - rows are processed in blocks of up to 8M elements into reused buffers, which bounds the memory
   of the temporaries; blocks stay large because every operation on a block is a parallel
   region whose fixed cost grows sharply when other processes compete for the cores (measured:
-  cache-sized blocks of 256k elements were at best 15-25 % faster on a quiet machine and 2-2.5x
+  cache-sized blocks of 256k elements were at best 15-30 % faster on a quiet machine and 2.5x
   slower on a loaded one, bench/README.md);
 - the derivative factor is saved in the forward pass, so the backward pass is one multiply.
 
