@@ -131,3 +131,16 @@ def test_vae_metrics_hold_elbo_and_iwae_only_for_likelihoods(tmp_path: Path) -> 
     metrics = json.loads((tmp_path / "nll" / "metrics.json").read_text())
     assert metrics["iwae"] >= metrics["elbo"]
     assert metrics["iwae"] < 0  # a density of 64 standardised features is far below 1
+
+
+def test_progress_bar_shows_epoch_loss_and_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    from lpae.cli.train import progress_bar
+
+    with progress_bar(False, 2) as callback:
+        assert callback is None
+    with progress_bar(True, 2) as callback:
+        assert callback is not None
+        for epoch in (1, 2):
+            callback({"epoch": epoch, "train_loss": 1.5 / epoch, "val_loss": 2.0, "samples_per_s": 12345.0})
+    shown = capsys.readouterr().out
+    assert "epoch 2/2" in shown and "loss 0.75" in shown and "12,345 samples/s" in shown
