@@ -15,11 +15,11 @@ queries a seeded subsample of at most KNN_QUERY_ROWS test rows. Exact L_0.5 dist
 dimensions cost about 1 ns per query-reference-feature term on these 2-core machines, so the
 caps keep ``lpae eval`` on MNIST within its time budget (bench/eval.py); with fewer rows than
 the caps every row is used. The standard error of an accuracy a over Q queries is about
-sqrt(a (1 - a) / Q), under 0.011 at Q = 2000.
+sqrt(a (1 - a) / Q), at most 0.016 at Q = 1000.
 
 Probe (``probe_acc``): StandardScaler then multinomial logistic regression (lbfgs, C = 1, at most
-PROBE_MAX_ITER iterations, ConvergenceWarning silenced: a fixed-budget measurement), fitted on
-the kNN reference rows and scored on every test row.
+PROBE_MAX_ITER iterations, ConvergenceWarning silenced: a fixed-budget measurement; one BLAS
+thread), fitted on the kNN reference rows and scored on every test row.
 
 The same rows serve the latent codes (z = model.encode(x), the posterior mean for a VAE) and the
 raw features (the preprocessed rows, flattened; keys ``raw_knn_acc_l{k}``, ``raw_probe_acc``), so
@@ -36,6 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from lpae.contrast.distances import check_features, chunks, power_sums_t, transpose_points
 from lpae.contrast.neighbours import nearest_by_key
@@ -43,7 +44,7 @@ from lpae.contrast.neighbours import nearest_by_key
 KNN_ORDERS = (0.5, 1.0, 2.0)
 N_NEIGHBORS = 5
 KNN_REFERENCE_ROWS = 5000
-KNN_QUERY_ROWS = 2000
+KNN_QUERY_ROWS = 1000
 PROBE_MAX_ITER = 300
 BLOCK_BYTES = 32 << 20  # one (block, N) float64 array of power sums
 SUBSET_SEED = 0
@@ -119,10 +120,12 @@ def probe_accuracy(
     if len(np.unique(train_labels)) < 2:
         raise ValueError("the linear probe needs at least 2 classes among its training rows")
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=PROBE_MAX_ITER))
-    with warnings.catch_warnings():
+    # One BLAS thread: the probe's products are small, and a second OpenBLAS thread that has to
+    # wait for a busy core made the raw MNIST probe 10x slower (27 s instead of 2.5 s) here.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe.fit(train.reshape(len(train), -1), train_labels)
-    return float(probe.score(test.reshape(len(test), -1), test_labels))
+        return float(probe.score(test.reshape(len(test), -1), test_labels))
 
 
 def usefulness_metrics(

@@ -56,9 +56,9 @@ def check_pair(x: np.ndarray, x_hat: np.ndarray) -> None:
 def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray, suffix: str = "") -> dict[str, float]:
     """recon_l0.5, recon_l1, recon_l2 and recon_linf (each with ``suffix``) of x_hat against x (N, ...)."""
     check_pair(x, x_hat)
-    residual = np.asarray(x_hat, dtype=np.float64) - x
-    found = {f"recon_{order_name(q)}{suffix}": power_mean(residual, q) for q in POWER_MEAN_ORDERS}
-    found[f"recon_linf{suffix}"] = worst_element_mean(residual)
+    magnitude = np.abs(np.asarray(x_hat, dtype=np.float64) - x)  # (N, ...) |r|, computed once
+    found = {f"recon_{order_name(q)}{suffix}": power_mean(magnitude, q) for q in POWER_MEAN_ORDERS}
+    found[f"recon_linf{suffix}"] = worst_element_mean(magnitude)
     return found
 
 
