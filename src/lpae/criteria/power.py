@@ -1,4 +1,4 @@
-"""Per-sample sums of powers of residuals, fast: S_b = sum_i rho_{p,eps}(r_bi), one pass per row block.
+"""Per-sample sums of powers of residuals, S_b = sum_i rho_{p,eps}(r_bi), value and gradient fused.
 
     rho_{p,0}(r)   = |r|^p
     rho_{p,eps}(r) = (r^2 + eps^2)^(p/2) - eps^p            (eps > 0: finite gradient at r = 0)
