@@ -162,3 +162,14 @@ def test_cli_eval_bad_input_is_one_line(digits_run: Path, args: list[str], messa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lpae: error:") and message in lines[0]
     assert (digits_run / "metrics.json").read_text() == before
+
+
+def test_a_model_with_nonfinite_outputs_is_reported_not_fatal(digits_run: Path) -> None:
+    run = load_run(digits_run)
+    with torch.no_grad():
+        last = [m for m in run.model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias[3] = float("nan")
+    metrics = evaluate(run)
+    assert metrics["nonfinite_outputs"] == len(prepare_data(run.config).test)  # one feature per row
+    assert np.isnan(metrics["recon_l1"])
+    assert not any(key.startswith(("nll_", "knn_", "residual_")) for key in metrics)

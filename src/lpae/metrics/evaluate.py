@@ -16,6 +16,10 @@ Stages, each in its own module:
 4. latent.py: kNN and probe accuracies of the codes and of the raw features, for labelled data;
 5. anomaly.py: one-class runs only.
 
+A model whose decoder outputs contain NaN or inf on test rows gets its reconstruction metrics
+(inf or nan as they come) and ``nonfinite_outputs``, the number of such values, and no other
+metric: evaluation never fails on a model that trained to completion.
+
 Training rows are never the contaminated ones (lpae.protocol): kNN and probe references are
 clean training rows, and under the one-class protocol they come from every class.
 """
@@ -103,6 +107,10 @@ def evaluate(run: Run | Path | str, data: str | Dataset | None = None) -> dict[s
     out = decoder_outputs(model, x)
     x_hat = model.criterion.reconstruct(out)
     metrics.update(reconstruction_scores(prepared, x.numpy(), x_hat.numpy()))
+    nonfinite = int((~torch.isfinite(out)).sum())
+    if nonfinite:  # a broken model: report it rather than fail (training would lose the run)
+        metrics["nonfinite_outputs"] = nonfinite
+        return metrics
     metrics.update(likelihood_scores(run, prepared, x, out, x_hat))
     metrics.update(latent_scores(model, prepared, x))
     metrics.update(anomaly_scores(run, prepared, x, out, x_hat))
