@@ -107,3 +107,13 @@ def test_register_twice_is_an_error() -> None:
     registry = make_registry()
     with pytest.raises(ValueError, match="registered twice"):
         registry.register("lp", dict)
+
+
+def test_allowed_infinity_at_an_open_infinite_bound() -> None:
+    number = Number(allow_inf=True)
+    assert number.convert("inf") == float("inf") and number.convert("-inf") == float("-inf")
+    assert Number(low=0, allow_inf=True).convert("inf") == float("inf")
+    with pytest.raises(ValueError):
+        Number(low=0, allow_inf=True).convert("-inf")
+    with pytest.raises(ValueError):
+        Number().convert("inf")

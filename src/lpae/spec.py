@@ -116,8 +116,10 @@ class Number:
             raise ValueError(f"{text!r} is not {self.describe()}") from None
         if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
             raise ValueError(f"{text!r} is not {self.describe()}")
-        below = value <= self.low if self.low_open else value < self.low
-        above = value >= self.high if self.high_open else value > self.high
+        # An allowed infinity sits at its unbounded end, so an open infinite bound admits it.
+        infinite = math.isinf(value)
+        below = value <= self.low if self.low_open and not infinite else value < self.low
+        above = value >= self.high if self.high_open and not infinite else value > self.high
         if below or above:
             raise ValueError(f"{text!r} is out of range: expected {self.describe()}")
         return value
