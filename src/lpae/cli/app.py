@@ -26,10 +26,10 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     sys.exit(code)
 
 
-def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+def format_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
     """Warnings meant for users (dropped columns, ...) as one plain line each, no source code."""
     text = " ".join(str(message).split())
-    typer.echo(f"lpae: warning: {text}", err=True)
+    return f"lpae: warning: {text}\n"
 
 
 class LpaeGroup(TyperGroup):
@@ -39,8 +39,9 @@ class LpaeGroup(TyperGroup):
         self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
     ) -> Any:
         extra.pop("standalone_mode", None)  # errors are always handled here
-        previous_showwarning = warnings.showwarning
-        warnings.showwarning = show_warning
+        # Only the formatting changes, so warnings stay catchable (warnings.catch_warnings, pytest).
+        previous_format = warnings.formatwarning
+        warnings.formatwarning = format_warning
         try:
             return super().main(args=args, prog_name=prog_name or "lpae", standalone_mode=False, **extra)
         except typer.Exit as stop:
@@ -54,7 +55,7 @@ class LpaeGroup(TyperGroup):
         except (ValueError, TypeError, OSError) as error:
             fail(str(error))
         finally:
-            warnings.showwarning = previous_showwarning
+            warnings.formatwarning = previous_format
 
 
 app = typer.Typer(
