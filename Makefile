@@ -34,7 +34,8 @@ test: setup-dev
 	$(BIN)/pytest -q
 
 bench-deps: setup-dev
-	$(BIN)/pip install --quiet pyod || echo "optional baselines could not be installed"
+# pyod (bench/anomaly.py) leaves torch alone; its AutoEncoder imports tqdm without declaring it
+	$(BIN)/pip install --quiet pyod tqdm || echo "optional baselines could not be installed"
 # pythae (bench/training.py) with --no-deps: its requirements pull the obsolete `dataclasses` backport
 	$(BIN)/pip install --quiet pydantic cloudpickle imageio tqdm && $(BIN)/pip install --quiet --no-deps pythae==0.1.2 \
 		|| echo "pythae could not be installed"
