@@ -177,20 +177,27 @@ def fit_residuals(residual: np.ndarray) -> dict[str, Any]:
     }
 
 
+def describe_df(df: float) -> str:
+    if df > 100:
+        return f"df = {df:.3g} (tails as light as a Gaussian's)"
+    return f"df = {df:.2f} ({'heavy' if df < ROBUST_MAX_DF else 'moderate'} tails)"
+
+
 def decide(found: dict[str, Any]) -> tuple[str, str, list[str]]:
     """(family, strength, reasons) from the residual fits (module docstring, step 4)."""
     rows, p, df, outliers = found["rows"], found["p"], found["df"], found["outlier_fraction"]
     light = min(("gaussian", "laplace", "gennorm"), key=lambda name: float(rows[name].mean()))
     t_gap, t_se = gap(rows[light], rows["student_t"])
     l1_gap, l1_se = gap(rows["gaussian"], rows["laplace"])  # > 0: Laplace fits better
+    l1_words = strength(abs(l1_gap), l1_se)
     reasons = [
         f"The held-out residuals have generalized-normal shape p = {p:.2f} (2 is Gaussian, 1 is "
-        f"Laplace); the Laplace fit is {'better' if l1_gap > 0 else 'worse'} than the Gaussian one by "
-        f"{abs(l1_gap):.4f} +- {l1_se:.4f} nats per element: "
-        f"{strength(abs(l1_gap), l1_se)} for the {'L1' if l1_gap > 0 else 'L2'} family.",
-        f"A Student-t fit gives df = {df:.2f} (small df: heavy tails); it fits "
-        f"{'better' if t_gap > 0 else 'worse'} than the best light-tailed fit ({light}) by "
-        f"{abs(t_gap):.4f} +- {t_se:.4f} nats per element: {strength(abs(t_gap), t_se)}.",
+        f"Laplace); the {'Laplace' if l1_gap > 0 else 'Gaussian'} fit beats the "
+        f"{'Gaussian' if l1_gap > 0 else 'Laplace'} one by {abs(l1_gap):.4f} +- {l1_se:.4f} nats per "
+        f"element ({l1_words}).",
+        f"A Student-t fit gives {describe_df(df)}; it fits {'better' if t_gap > 0 else 'worse'} than the "
+        f"best light-tailed fit ({light}) by {abs(t_gap):.4f} +- {t_se:.4f} nats per element "
+        f"({strength(abs(t_gap), t_se)}).",
         f"{100 * outliers:.3g}% of held-out rows are gross outliers (residual RMS beyond Tukey's "
         "far-out fence on the log scale; noise of any light-tailed family gives about 0).",
     ]
@@ -201,10 +208,13 @@ def decide(found: dict[str, Any]) -> tuple[str, str, list[str]]:
             f"per element better than one shared scale ({strength(scale_gap, 0.0)}); consider "
             "scale=learned_per_feature."
         )
-    if (t_gap > ROBUST_GAP and df < ROBUST_MAX_DF) or outliers > GROSS_OUTLIER_SHARE:
-        why = "heavy tails" if t_gap > ROBUST_GAP and df < ROBUST_MAX_DF else "gross outliers"
+    heavy = t_gap > ROBUST_GAP and df < ROBUST_MAX_DF
+    if heavy or outliers > GROSS_OUTLIER_SHARE:
+        why = "heavy tails" if heavy else f"gross outliers ({100 * outliers:.3g}% of rows)"
         reasons.append(f"Verdict: {why} call for a robust criterion (a Student-t decoder learns its df).")
-        words = strength(t_gap, t_se) if why == "heavy tails" else "strong"
+        words = strength(t_gap, t_se)
+        if not heavy and words in ("no real difference", "weak"):
+            words = "moderate"  # the outlier share alone decided
         return "robust", words, reasons
     family = "L1" if l1_gap > 0 else "L2"
     nearest = "laplace" if family == "L1" else "gaussian"
@@ -215,8 +225,11 @@ def decide(found: dict[str, Any]) -> tuple[str, str, list[str]]:
             f"element ({strength(p_gap, p_se)}): an L_p loss with that p."
         )
         return "Lp", strength(p_gap, p_se), reasons
-    reasons.append(f"Verdict: the {family} family.")
-    return family, strength(abs(l1_gap), l1_se), reasons
+    if l1_words == "no real difference":
+        reasons.append(f"Verdict: the {family} family, but L1 and L2 fit these residuals about equally well.")
+    else:
+        reasons.append(f"Verdict: the {family} family.")
+    return family, l1_words, reasons
 
 
 def recommendation(family: str, p: float) -> tuple[str, list[str]]:
