@@ -131,3 +131,15 @@ def test_bad_protocol_options_are_one_line_and_write_nothing(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lpae: error:") and message in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_records_both_options(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--data", "iris", "--hidden", "8", "--latent", "2", "--epochs", "1", "--quiet"]
+    result = runner.invoke(app, [*args, "--normal-classes", "2,0", "--contaminate", "0.1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())["data"]
+    assert config["normal_classes"] == [0, 2] and config["contaminate"] == 0.1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["anomaly_auroc"] <= 1
+    assert metrics["anomaly_base_rate"] == pytest.approx(1 / 3, abs=0.05)
