@@ -23,6 +23,7 @@ Prints medians and, last, ``RESULT key=value ...`` with the ratios. Run from the
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -80,10 +81,11 @@ def fit_fused(models: list[Autoencoder], x: Tensor, x_val: Tensor, epochs: int, 
     fit_group(models, [x] * len(models), [x_val] * len(models), settings)
 
 
-def timed(run: Callable[[], None]) -> float:
-    started = time.perf_counter()
+def timed(run: Callable[[], None]) -> tuple[float, float]:
+    """Wall and process CPU seconds of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     run()
-    return time.perf_counter() - started
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def compare(
@@ -92,15 +94,22 @@ def compare(
     samples: int,
     repeats: int,
 ) -> dict[str, float]:
-    """Median model-samples per second of each contestant, alternating them in every repeat."""
-    seconds: dict[str, list[float]] = {key: [] for key in contestants}
+    """Median model-samples per second of each contestant, alternating them in every repeat:
+    by wall time (key) and by process CPU time (key + "_cpu")."""
+    seconds: dict[str, list[tuple[float, float]]] = {key: [] for key in contestants}
     for _ in range(repeats):
         for key, run in contestants.items():
             seconds[key].append(timed(run))
-    rates = {key: samples / statistics.median(values) for key, values in seconds.items()}
-    for key, rate in rates.items():
-        spread = ", ".join(f"{s:.3f}" for s in seconds[key])
-        print(f"{name:6s} {key:10s} {rate:12,.0f} model-samples/s   (seconds: {spread})")
+    rates = {}
+    for key, values in seconds.items():
+        rates[key] = samples / statistics.median(wall for wall, _ in values)
+        rates[key + "_cpu"] = samples / statistics.median(cpu for _, cpu in values)
+        spread = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu in values)
+        print(
+            f"{name:6s} {key:10s} {rates[key]:10,.0f} model-samples/s wall, {rates[key + '_cpu']:10,.0f} "
+            f"per CPU-second   (wall/CPU s: {spread})",
+            flush=True,
+        )
     return rates
 
 
@@ -139,6 +148,7 @@ def small_case(repeats: int) -> dict[str, float]:
     )
     return {
         "small_fused_vs_minimal": rates["fused"] / rates["minimal"],
+        "small_fused_vs_minimal_cpu": rates["fused_cpu"] / rates["minimal_cpu"],
         "small_fit_group_vs_fit": full["fit_group"] / full["fit"],
     }
 
@@ -171,20 +181,26 @@ def mnist_case(repeats: int) -> dict[str, float]:
         k * epochs * len(x),
         repeats,
     )
-    return {"mnist_fused_vs_minimal": rates["fused"] / rates["minimal"]}
+    return {
+        "mnist_fused_vs_minimal": rates["fused"] / rates["minimal"],
+        "mnist_fused_vs_minimal_cpu": rates["fused_cpu"] / rates["minimal_cpu"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--case", choices=("all", "small", "mnist"), default="all")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     ratios: dict[str, float] = {}
     if args.case in ("all", "small"):
         ratios.update(small_case(args.repeats))
     if args.case in ("all", "mnist"):
         ratios.update(mnist_case(args.repeats))
+    ratios["threads"] = args.threads
+    ratios["load_avg"] = os.getloadavg()[0]
     print("RESULT " + " ".join(f"{key}={value:.2f}" for key, value in ratios.items()))
 
 

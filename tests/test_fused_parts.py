@@ -127,8 +127,8 @@ def test_a_members_weights_come_back_unchanged_and_padding_stays_zero() -> None:
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
     stacked = StackedAutoencoders(models, CPU)
     last = stacked.slots["decoder.4.weight"]
-    assert last.stored == (20, 12) and last.shape == (10, 12)
-    padded = stacked.view(stacked.values[0], last)[10:]
+    assert last.stored == (12, 20)  # transposed, at the widest output (n_outputs = 2)
+    padded = stacked.view(stacked.values[0], last)[:, 10:]
     assert padded.abs().sum() == 0
     for member, model in enumerate(models):
         stacked.release(member, stacked.values[member])

@@ -5,10 +5,12 @@ table ``values`` of shape (K, P): first the encoder's and decoder's Linear layer
 member's criterion parameters (members may hold different criteria; shorter rows are padded with
 zeros). Each layer's stacked weight is a view of the table,
 
-    weight (K, out, in) = values[:, a:b].view(K, out, in),   bias (K, 1, out),
+    W^T (K, in, out) = values[:, a:b].view(K, in, out),   bias (K, 1, out) = values[:, b:c].view(K, 1, out),
 
-and one layer of all members is a single batched multiply (torch.baddbmm), member k computing
-h_k @ W_k^T + b_k exactly as nn.Linear does for that member alone. Gradients land in the matching
+weights stored transposed (nn.Linear keeps W as (out, in)) so that the gradient of a batched
+multiply, (K, in, out), adds into its table view with unit stride. One layer of all members is a
+single batched multiply (torch.baddbmm), member k computing h_k @ W_k^T + b_k as nn.Linear does
+for that member alone. Gradients land in the matching
 views of a table ``grads`` (K, P), so the optimizer (lpae.fused.adam) works on two tensors.
 
 The members' decoders may end in layers of different widths (criteria with n_outputs = 1 and 2):
@@ -39,15 +41,19 @@ NETS = ("encoder", "decoder")
 
 @dataclass(frozen=True)
 class Slot:
-    """Where one parameter lives in a row of the table: offset, stored (padded) shape, true shape."""
+    """Where one layer parameter lives in a row of the table: offset and stored shape, which is
+    the (widest) parameter's shape, reversed for a weight: (in, out) for nn.Linear's (out, in)."""
 
     offset: int
     stored: tuple[int, ...]
-    shape: tuple[int, ...]
 
     @property
     def size(self) -> int:
         return math.prod(self.stored)
+
+    @property
+    def transposed(self) -> bool:
+        return len(self.stored) == 2
 
 
 def layer_names(model: Autoencoder) -> list[str]:
@@ -104,9 +110,9 @@ class StackedAutoencoders:
         offset = 0
         for name in names:
             shapes = [tuple(dict(m.named_parameters())[name].shape) for m in models]
-            stored = tuple(max(dims) for dims in zip(*shapes, strict=True))
-            self.slots[name] = Slot(offset, stored, shapes[0])
-            offset += math.prod(stored)
+            widest = tuple(max(dims) for dims in zip(*shapes, strict=True))
+            self.slots[name] = Slot(offset, widest[::-1])
+            offset += math.prod(widest)
         self.model_size = offset
         # Criterion parameters of each member: (name, offset, shape) within its row.
         self.criterion_slots: list[list[tuple[str, int, tuple[int, ...]]]] = []
@@ -125,7 +131,7 @@ class StackedAutoencoders:
             for row, model in enumerate(models):
                 own = dict(model.named_parameters())
                 for name, slot in self.slots.items():
-                    self.view(values[row], slot)[tuple(slice(0, n) for n in own[name].shape)] = own[name]
+                    self.member_view(values[row], slot, own[name].shape).copy_(own[name])
                 for name, start, shape in self.criterion_slots[row]:
                     values[row, start : start + math.prod(shape)] = own["criterion." + name].reshape(-1)
         self.rows = list(range(len(models)))  # rows[i] = member index of table row i
@@ -135,21 +141,30 @@ class StackedAutoencoders:
 
     @staticmethod
     def view(row: Tensor, slot: Slot) -> Tensor:
+        """A parameter as stored in a table row (P,): padded, a weight transposed."""
         return row[slot.offset : slot.offset + slot.size].view(slot.stored)
 
+    @classmethod
+    def member_view(cls, row: Tensor, slot: Slot, shape: Sequence[int]) -> Tensor:
+        """A member's parameter of ``shape`` in its own layout, as a view of a table row (P,)."""
+        stored = cls.view(row, slot)
+        if slot.transposed:
+            return stored[: shape[1], : shape[0]].t()  # (out, in) from stored (in, out)
+        return stored[: shape[0]]
+
     def layer_param(self, name: str) -> nn.Parameter:
-        """Stacked parameter sharing memory with the table, its grad with ``grads``: a weight as
-        (K, out, in), a bias as (K, 1, out) so that it broadcasts over the batch."""
+        """Stacked parameter sharing memory with the table, its grad with ``grads``: a weight
+        transposed, (K, in, out), ready for baddbmm; a bias as (K, 1, out) to broadcast over rows."""
         slot = self.slots[name]
-        shape = (len(self.rows), *slot.stored) if len(slot.stored) > 1 else (len(self.rows), 1, *slot.stored)
         columns = slice(slot.offset, slot.offset + slot.size)
+        shape = (len(self.rows), *slot.stored) if slot.transposed else (len(self.rows), 1, *slot.stored)
         param = nn.Parameter(self.values[:, columns].view(shape))
         param.grad = self.grads[:, columns].view(shape)
         return param
 
     def bind(self) -> None:
         """(Re)create the stacked layers and point the active members' criteria at their rows."""
-        # Per net: (weight (K, out, in), bias (K, 1, out)) for a Linear, the module for an activation.
+        # Per net: (weight^T (K, in, out), bias (K, 1, out)) for a Linear, the module for an activation.
         self.layers: dict[str, list[tuple[nn.Parameter, nn.Parameter] | nn.Module]] = {}
         for net in NETS:
             ops: list[tuple[nn.Parameter, nn.Parameter] | nn.Module] = []
@@ -186,7 +201,7 @@ class StackedAutoencoders:
         for op in self.layers[net]:
             if isinstance(op, tuple):
                 weight, bias = op
-                h = torch.baddbmm(bias, h, weight.transpose(1, 2))
+                h = torch.baddbmm(bias, h, weight)
             else:
                 h = op(h)  # element-wise activation
         return h
@@ -214,7 +229,9 @@ class StackedAutoencoders:
         for name, tensor in model.state_dict().items():
             if name in self.slots:
                 slot = self.slots[name]
-                state[name] = self.view(row, slot)[tuple(slice(0, n) for n in tensor.shape)].clone()
+                state[name] = self.member_view(row, slot, tensor.shape).clone(
+                    memory_format=torch.contiguous_format
+                )
             else:
                 state[name] = tensor.detach().clone()
         for name, start, shape in self.criterion_slots[member]:
