@@ -213,3 +213,11 @@ def test_fused_study_matches_runs_trained_alone(tiny_study: Path, tmp_path: Path
         assert json.loads((out / run_dir / "config.json").read_text()).get("fused") is True
         for name in ("recon_l1", "recon_l2"):
             assert metrics[name] == pytest.approx(alone_rows[key][2][name], rel=1e-4)
+
+
+def test_a_second_study_in_the_same_folder_is_refused(tiny_study: Path) -> None:
+    from lpae.study.runner import study_lock
+
+    with study_lock(tiny_study):
+        result = runner.invoke(app, ["study", "--resume", "--out", str(tiny_study), "--quiet"])
+    assert result.exit_code == 2 and "another lpae study is running" in result.stderr

@@ -16,7 +16,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from lpae.study.progress import StudyProgress
 from lpae.study.store import Outcome, Store
 
 RUNS_FOLDER = "runs"
+LOCK_NAME = "study.lock"
 
 
 @dataclass
@@ -69,7 +73,7 @@ def run_study(
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    with Store(out) as store:
+    with study_lock(out), Store(out) as store:
         check_same_grid(store, grid, out, resume)
         store.set_meta(
             {"grid": grid.text, "origin": grid.origin, "name": grid.name, "lpae_version": __version__}
@@ -103,6 +107,20 @@ def run_study(
 
         result.report = write_report(out)
     return result
+
+
+@contextmanager
+def study_lock(out: Path) -> Iterator[None]:
+    """One study process per folder at a time: an exclusive lock that dies with its process."""
+    with open(out / LOCK_NAME, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{out}: another lpae study is running in this folder") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_same_grid(store: Store, grid: Grid, out: Path, resume: bool) -> None:
