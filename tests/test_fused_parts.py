@@ -21,6 +21,8 @@ CPU = torch.device("cpu")
 @pytest.fixture(autouse=True, scope="module")
 def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
+    x = torch.zeros(2, 3)
+    criteria.build("l2")(x, x)  # numba's OpenMP layer resets the thread count on its first launch
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
@@ -34,13 +36,20 @@ ROWS = [  # (lr, weight decay, adamw, clip)
 ]
 
 
-def test_table_adam_matches_torch_per_row() -> None:
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_table_adam_matches_torch_per_row(use_kernel: bool) -> None:
     generator = torch.Generator().manual_seed(0)
     n_columns = 50
     start = torch.randn(len(ROWS), n_columns, generator=generator)
     table = start.clone()
     adam = TableAdam(
-        n_columns, len(ROWS), CPU, [r[1] for r in ROWS], [r[2] for r in ROWS], [r[3] for r in ROWS]
+        n_columns,
+        len(ROWS),
+        CPU,
+        [r[1] for r in ROWS],
+        [r[2] for r in ROWS],
+        [r[3] for r in ROWS],
+        use_kernel=use_kernel,
     )
     references = []
     for row, (lr, decay, decoupled, _) in enumerate(ROWS):
@@ -61,14 +70,17 @@ def test_table_adam_matches_torch_per_row() -> None:
     assert not torch.allclose(table, start)
 
 
-def test_table_adam_with_one_shared_learning_rate_is_torchs_arithmetic() -> None:
-    """Equal rates take torch's own addcdiv: bit for bit the single-tensor Adam."""
+@pytest.mark.parametrize("use_kernel", [True, False])
+def test_table_adam_with_shared_settings_is_torchs_arithmetic(use_kernel: bool) -> None:
+    """Rows with equal settings get bit for bit torch's Adam: its fused kernel (as lpae.train.fit
+    uses), or without the kernel its single-tensor path."""
     generator = torch.Generator().manual_seed(1)
     start = torch.randn(3, 40, generator=generator)
     table = start.clone()
-    adam = TableAdam(40, 3, CPU, [0.0] * 3, [False] * 3, [None] * 3)
+    adam = TableAdam(40, 3, CPU, [0.1] * 3, [False] * 3, [None] * 3, use_kernel=use_kernel)
     params = [torch.nn.Parameter(row.clone()) for row in start]
-    optimizer = torch.optim.Adam(params, lr=1e-2, foreach=False)
+    kind = {"fused": True} if use_kernel else {"foreach": False}
+    optimizer = torch.optim.Adam(params, lr=1e-2, weight_decay=0.1, **kind)
     for _ in range(10):
         grads = torch.randn(3, 40, generator=generator)
         for param, grad in zip(params, grads, strict=True):

@@ -9,8 +9,10 @@ updates. With g the gradient, t the step and row k's learning rate lr_k and weig
     v <- beta2 v + (1 - beta2) g^2
     theta <- theta - lr_k / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
-in the operations and order of torch.optim.Adam's single-tensor path (torch's fused kernel, which
-lpae.train.fit may use, computes the same formula and may round differently in the last bit).
+computed by torch's fused Adam/AdamW kernel (the one lpae.train.fit uses) once per run of
+consecutive rows with equal settings, each run a contiguous block of the table: one pass over the
+memory, and few OpenMP regions, which matters on shared cores. Where that kernel is missing, the
+same formula runs as separate operations in the order of torch.optim.Adam's single-tensor path.
 Gradient clipping is per member, as torch.nn.utils.clip_grad_norm_ on that member's parameters
 alone: g_k <- g_k * min(1, c_k / (||g_k||_2 + 1e-6)). Rows are never coupled.
 Every active member steps at every step, so one step count t serves all rows.
@@ -27,6 +29,8 @@ from torch import Tensor
 BETAS = (0.9, 0.999)
 EPS = 1e-8
 CLIP_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_
+KERNEL_DEVICES = ("cpu", "cuda")
+KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
 def column(values: Sequence[float], like: Tensor) -> Tensor:
@@ -45,7 +49,9 @@ class TableAdam:
         weight_decay: Sequence[float],
         decoupled: Sequence[bool],
         clip: Sequence[float | None],
+        use_kernel: bool = True,
     ) -> None:
+        self.use_kernel = use_kernel and hasattr(torch, "_fused_adam_")
         self.exp_avg = torch.zeros(n_rows, n_columns, device=device)
         self.exp_avg_sq = torch.zeros(n_rows, n_columns, device=device)
         self.step_count = 0
@@ -77,9 +83,47 @@ class TableAdam:
     @torch.no_grad()
     def step(self, params: Tensor, grads: Tensor, lr: Sequence[float]) -> None:
         """One update of ``params`` (K, P) in place from ``grads`` (K, P) with per-row learning rates."""
-        beta1, beta2 = BETAS
         self.clip_gradients(grads)
         self.step_count += 1
+        if self.use_kernel and params.device.type in KERNEL_DEVICES and params.dtype in KERNEL_DTYPES:
+            self.kernel_step(params, grads, lr)
+        else:
+            self.explicit_step(params, grads, lr)
+
+    def kernel_step(self, params: Tensor, grads: Tensor, lr: Sequence[float]) -> None:
+        """torch's fused kernel on each run of consecutive rows sharing (lr, weight decay, adamw)."""
+        beta1, beta2 = BETAS
+        settings = list(zip(lr, self.weight_decay, self.decoupled, strict=True))
+        start = 0
+        for stop in range(1, len(settings) + 1):
+            if stop < len(settings) and settings[stop] == settings[start]:
+                continue
+            lr_k, decay, decoupled = settings[start]
+            kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
+            param, grad, exp_avg, exp_avg_sq = (
+                t[start:stop].view(-1) for t in (params, grads, self.exp_avg, self.exp_avg_sq)
+            )
+            step = torch.tensor(float(self.step_count), device=params.device)  # after this step's +1
+            kernel(
+                [param],
+                [grad],
+                [exp_avg],
+                [exp_avg_sq],
+                [],  # max_exp_avg_sqs: no amsgrad
+                [step],
+                lr=lr_k,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=decay,
+                eps=EPS,
+                amsgrad=False,
+                maximize=False,
+            )
+            start = stop
+
+    def explicit_step(self, params: Tensor, grads: Tensor, lr: Sequence[float]) -> None:
+        """The same update as separate tensor operations (devices and dtypes without the kernel)."""
+        beta1, beta2 = BETAS
         grad = grads
         pairs = list(zip(self.weight_decay, self.decoupled, strict=True))
         coupled = [0.0 if decoupled else wd for wd, decoupled in pairs]

@@ -96,7 +96,10 @@ def check_stackable(models: Sequence[Autoencoder]) -> None:
 class StackedAutoencoders:
     """The parameter table of K members, their batched forward pass and their criteria."""
 
-    def __init__(self, models: Sequence[Autoencoder], device: torch.device) -> None:
+    def __init__(
+        self, models: Sequence[Autoencoder], device: torch.device, order: Sequence[int] | None = None
+    ) -> None:
+        """Stack ``models``; table row i holds member ``order[i]`` (default: the given order)."""
         check_stackable(models)
         for model in models:
             model.criterion.to(device)  # its parameters are re-pointed at the table; buffers stay
@@ -126,15 +129,17 @@ class StackedAutoencoders:
             width = max(width, cursor)
         self.original_params = [dict(m.criterion.named_parameters()) for m in models]
         self.out_widths = [dict(m.named_parameters())[names[-1]].shape[0] if names else 0 for m in models]
+        self.rows = list(range(len(models)) if order is None else order)  # member of each table row
+        if sorted(self.rows) != list(range(len(models))):
+            raise ValueError(f"order must list each member once, got {list(self.rows)}")
         values = torch.zeros(len(models), width, device=device)
         with torch.no_grad():
-            for row, model in enumerate(models):
-                own = dict(model.named_parameters())
+            for row, member in enumerate(self.rows):
+                own = dict(models[member].named_parameters())
                 for name, slot in self.slots.items():
                     self.member_view(values[row], slot, own[name].shape).copy_(own[name])
-                for name, start, shape in self.criterion_slots[row]:
+                for name, start, shape in self.criterion_slots[member]:
                     values[row, start : start + math.prod(shape)] = own["criterion." + name].reshape(-1)
-        self.rows = list(range(len(models)))  # rows[i] = member index of table row i
         self.values = values
         self.grads = torch.zeros_like(values)
         self.bind()

@@ -94,6 +94,11 @@ def check_settings(settings: Sequence[TrainSettings]) -> None:
             raise ValueError(f"members of a fused group must share {name}, got {sorted(map(str, values))}")
 
 
+def optimizer_key(settings: TrainSettings) -> tuple[float, str, int, float, str]:
+    """Members with equal keys get equal Adam updates' settings at every epoch."""
+    return (settings.lr, settings.schedule, settings.epochs, settings.weight_decay, settings.optimizer)
+
+
 def weights_column(values: Sequence[float], like: Tensor) -> float | Tensor:
     """A per-row weight: a plain number when every row has the same (the solo arithmetic), else (K, 1)."""
     if len(set(values)) == 1:
@@ -120,7 +125,9 @@ class FusedGroup:
         self.models = list(models)
         self.settings = list(settings)
         self.data = group_data(x_trains, x_vals, self.device)
-        self.stacked = StackedAutoencoders(models, self.device)
+        # Rows sorted by optimizer settings: members updated alike sit in one block of the table.
+        order = sorted(range(len(models)), key=lambda m: (optimizer_key(settings[m]), m))
+        self.stacked = StackedAutoencoders(models, self.device, order)
         self.batch_size = settings[0].batch_size
         shape = self.stacked.sample_shape
         self.merge_keys = [merge_key(m.criterion, shape) for m in models]
@@ -128,9 +135,9 @@ class FusedGroup:
             self.stacked.values.shape[1],
             len(models),
             self.device,
-            [s.weight_decay for s in settings],
-            [s.optimizer == "adamw" for s in settings],
-            [s.clip for s in settings],
+            [settings[m].weight_decay for m in order],
+            [settings[m].optimizer == "adamw" for m in order],
+            [settings[m].clip for m in order],
         )
         self.shuffles = [torch.Generator().manual_seed(s.seed) for s in settings]
         self.noises = [
@@ -269,7 +276,8 @@ def fit_group(
     progress = [Progress() for _ in range(n_members)]
     results = [TrainResult() for _ in range(n_members)]
     running = [True] * n_members
-    best = group.stacked.values.clone()  # (K, P): row k = member k's best weights so far
+    best = torch.empty_like(group.stacked.values)  # (K, P): row k = member k's best weights so far
+    best[torch.as_tensor(group.rows, device=best.device)] = group.stacked.values
     for epoch in range(1, max(s.epochs for s in settings) + 1):
         positions = [i for i, m in enumerate(group.rows) if running[m] and settings[m].epochs >= epoch]
         if not positions:
