@@ -11,6 +11,8 @@ Contestants, alternated within each repeat, same models (same seeds), same epoch
 
 - ``minimal``: for each model in turn, the minimal PyTorch loop (torch.optim.Adam, one shuffle per
   epoch, loss.backward(), step), no validation;
+- ``minimal_fa``: the same with torch.optim.Adam(fused=True) (one kernel per step; the sequential
+  loop at its fastest, as lpae.train.fit runs it);
 - ``fused``: the fused group's training epochs (lpae.fused.train.FusedGroup.train_epoch), no
   validation;
 - ``fit`` / ``fit_group`` (small case only): the full lpae.train.fit per model vs
@@ -48,9 +50,11 @@ def build(n_models: int, n_features: int, hidden: tuple[int, ...], latent: int) 
     return models
 
 
-def minimal_loop(models: list[Autoencoder], x: torch.Tensor, epochs: int, batch_size: int) -> None:
+def minimal_loop(
+    models: list[Autoencoder], x: torch.Tensor, epochs: int, batch_size: int, fused_adam: bool = False
+) -> None:
     for seed, model in enumerate(models):
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused_adam or None)
         shuffle = torch.Generator().manual_seed(seed)
         for _ in range(epochs):
             order = torch.randperm(len(x), generator=shuffle)
@@ -132,6 +136,7 @@ def small_case(repeats: int) -> dict[str, float]:
         "small",
         {
             "minimal": lambda: minimal_loop(fresh(), x, epochs, batch),
+            "minimal_fa": lambda: minimal_loop(fresh(), x, epochs, batch, fused_adam=True),
             "fused": lambda: fused_loop(fresh(), x, epochs, batch),
         },
         k * epochs * len(x),
@@ -149,6 +154,7 @@ def small_case(repeats: int) -> dict[str, float]:
     return {
         "small_fused_vs_minimal": rates["fused"] / rates["minimal"],
         "small_fused_vs_minimal_cpu": rates["fused_cpu"] / rates["minimal_cpu"],
+        "small_fused_vs_minimal_fa": rates["fused"] / rates["minimal_fa"],
         "small_fit_group_vs_fit": full["fit_group"] / full["fit"],
     }
 
@@ -176,6 +182,7 @@ def mnist_case(repeats: int) -> dict[str, float]:
         "mnist",
         {
             "minimal": lambda: minimal_loop(fresh(), x, epochs, batch),
+            "minimal_fa": lambda: minimal_loop(fresh(), x, epochs, batch, fused_adam=True),
             "fused": lambda: fused_loop(fresh(), x, epochs, batch),
         },
         k * epochs * len(x),
@@ -184,6 +191,7 @@ def mnist_case(repeats: int) -> dict[str, float]:
     return {
         "mnist_fused_vs_minimal": rates["fused"] / rates["minimal"],
         "mnist_fused_vs_minimal_cpu": rates["fused_cpu"] / rates["minimal_cpu"],
+        "mnist_fused_vs_minimal_fa": rates["fused"] / rates["minimal_fa"],
     }
 
 
