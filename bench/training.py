@@ -66,7 +66,8 @@ def case_data(case: Case, n_samples: int) -> tuple[torch.Tensor, str]:
         from lpae.data import load, missing_requirement
 
         if missing_requirement("mnist") is None:
-            x = torch.from_numpy(load("mnist").x[:n_samples]).reshape(n_samples, -1)
+            images = load("mnist").x[:n_samples]  # fewer rows than asked when the set is smaller
+            x = torch.from_numpy(images).reshape(len(images), -1)
             return (x / max(float(x.max()), 1.0)).contiguous(), "real MNIST"
     generator = torch.Generator().manual_seed(0)
     return torch.rand(n_samples, case.n_features, generator=generator), "uniform random"
@@ -163,6 +164,8 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     n_samples = (args.samples if case.name == "mnist" else 0) or case.n_samples
     epochs = args.epochs or case.epochs
     x, source = case_data(case, n_samples + max(args.val_rows, int(0.15 * n_samples / 0.7)))
+    if len(x) < n_samples + args.val_rows:  # a real set too small: keep the 70 : 15 proportion
+        n_samples = int(len(x) * 0.7 / 0.85)
     x_train, x_rest = x[:n_samples], x[n_samples:]
     x_val15 = x_rest[: int(0.15 * n_samples / 0.7)]  # 15 % of the data next to a 70 % training split
     x_small_val = x_val15[: args.val_rows]

@@ -7,6 +7,8 @@ keys the runs have; a section with nothing to show is left out and named in the 
 
 from __future__ import annotations
 
+import pandas as pd
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,6 +69,22 @@ def problems_section(study: StudyData) -> Section:
                 bad[["data", "criterion", "seed", "status", "error"]].to_numpy().tolist(),
             )
         )
+    if "nonfinite_outputs" in frame:
+        broken = frame[pd.to_numeric(frame["nonfinite_outputs"], errors="coerce").fillna(0) > 0]
+        if len(broken):
+            section.add(
+                para(
+                    "These runs finished training but their decoders emit NaN or infinite values on "
+                    "the test rows; their reconstruction errors are infinite or NaN and their other "
+                    "metrics are missing."
+                )
+            )
+            section.add(
+                table(
+                    ["data", "criterion", "seed", "non-finite outputs"],
+                    broken[["data", "criterion", "seed", "nonfinite_outputs"]].to_numpy().tolist(),
+                )
+            )
     return section
 
 

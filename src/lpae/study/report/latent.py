@@ -81,6 +81,15 @@ def anomaly_section(study: StudyData) -> Section:
         if parts:
             several = study.table["model_label"].nunique() > 1
             section.add(heading(f"{data}{' · ' + model if several else ''}, normal classes {classes}"))
+            if study.has("anomaly_base_rate", runs):
+                rate = pd.to_numeric(runs["anomaly_base_rate"], errors="coerce").mean()
+                section.add(
+                    para(
+                        f"Anomalies are {rate:.1%} of the test rows: a random score has AUROC 0.5 and "
+                        f"AUPRC {rate:.3f}.",
+                        "note",
+                    )
+                )
             for part in parts:
                 section.add(part)
     if section:

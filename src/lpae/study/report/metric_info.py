@@ -36,9 +36,14 @@ METRICS: dict[str, MetricInfo] = {
     "knn_acc_l1": MetricInfo("latent kNN accuracy, L1 distance", True),
     "knn_acc_l2": MetricInfo("latent kNN accuracy, L2 distance", True),
     "probe_acc": MetricInfo("latent linear-probe accuracy", True),
+    "raw_knn_acc_l0.5": MetricInfo("raw-feature kNN accuracy, L0.5 distance", True),
+    "raw_knn_acc_l1": MetricInfo("raw-feature kNN accuracy, L1 distance", True),
+    "raw_knn_acc_l2": MetricInfo("raw-feature kNN accuracy, L2 distance", True),
+    "raw_probe_acc": MetricInfo("raw-feature linear-probe accuracy", True),
     "anomaly_auroc": MetricInfo("anomaly AUROC of the own loss", True),
     "anomaly_auprc": MetricInfo("anomaly AUPRC of the own loss", True),
     "anomaly_auroc_nll": MetricInfo("anomaly AUROC of the calibrated NLL", True),
+    "anomaly_auprc_nll": MetricInfo("anomaly AUPRC of the calibrated NLL", True),
 }
 
 # Cross-metric matrix columns: training criterion x evaluation metric.
@@ -53,9 +58,10 @@ CROSS_METRICS = (
 )
 LIKELIHOOD_METRICS = ("nll_gennorm_bpd", "nll_own_bpd", "elbo", "iwae")
 LATENT_METRICS = ("knn_acc_l0.5", "knn_acc_l1", "knn_acc_l2", "probe_acc")
-ANOMALY_METRICS = ("anomaly_auroc", "anomaly_auprc", "anomaly_auroc_nll")
+ANOMALY_METRICS = ("anomaly_auroc", "anomaly_auprc", "anomaly_auroc_nll", "anomaly_auprc_nll")
 LEARNED = ("learned_p", "learned_df", "learned_alpha", "learned_scale")
-RESIDUAL_FITS = ("residual_gennorm_p", "residual_t_df")
+# nll_gennorm_p is the ML shape behind nll_gennorm_bpd (every residual element of a run, subsampled)
+RESIDUAL_FITS = ("residual_gennorm_p", "residual_t_df", "nll_gennorm_p")
 # The verdict speaks about these, in this order, where present.
 HEADLINE = ("clean_l2", "clean_l1", "nll_gennorm_bpd", "recon_l2", "recon_l1", "probe_acc")
 
