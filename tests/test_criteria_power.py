@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +111,21 @@ def test_bad_arguments() -> None:
         power_sum(None, r, 0.0)
     with pytest.raises(ValueError, match="x has shape"):
         power_sum(torch.ones(2, 4), r, 1.0)
+
+
+def test_kernel_launch_keeps_torch_thread_count() -> None:
+    """numba's OpenMP layer resets the thread count on its first launch in a process; lpae puts
+    torch's setting back, so a process pinned to one thread stays on one."""
+    script = (
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        "from lpae import criteria\n"
+        "from lpae.contrast.distances import numba_power_sums\n"
+        "import numpy as np\n"
+        "x = torch.zeros(64, 30, requires_grad=True)\n"
+        "criteria.build('lp:0.5')(x, torch.ones(64, 30)).sum().backward()\n"
+        "numba_power_sums(np.ones((3, 4)), np.ones((4, 5)), 0.5)\n"
+        "print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

@@ -28,8 +28,6 @@ def one_thread() -> Iterator[None]:
     """One intra-op thread: the cores are shared, and spinning OpenMP threads under contention make
     these small steps tens of times slower. Restored afterwards for the other test modules."""
     threads = torch.get_num_threads()
-    x = torch.zeros(2, 3)
-    criteria.build("l2")(x, x)  # numba's OpenMP layer resets the thread count on its first launch
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

@@ -16,7 +16,6 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from lpae import criteria
 from lpae.cli import app
 from lpae.experiment import RunSpec, train_run
 from lpae.fused import can_fuse, fuse_groups, fuse_mismatch, group, train_group
@@ -28,8 +27,6 @@ from lpae.train import TrainSettings
 @pytest.fixture(autouse=True, scope="module")
 def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
-    x = torch.zeros(2, 3)
-    criteria.build("l2")(x, x)  # numba's OpenMP layer resets the thread count on its first launch
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

@@ -21,8 +21,6 @@ CPU = torch.device("cpu")
 @pytest.fixture(autouse=True, scope="module")
 def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
-    x = torch.zeros(2, 3)
-    criteria.build("l2")(x, x)  # numba's OpenMP layer resets the thread count on its first launch
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)

@@ -155,18 +155,17 @@ def check_k(k: float) -> None:
 
 
 def numba_power_sums(queries: np.ndarray, points_t: np.ndarray, k: float) -> np.ndarray:
-    import numba
-
     from lpae.contrast.kernel import op_for, power_sums_kernel
+    from lpae.numba_threads import torch_threads
 
     out = np.empty((queries.shape[0], points_t.shape[1]), np.float64)
     if out.size == 0:
         return out
-    # Follow torch's thread setting (set_num_threads), never above what numba was started with.
-    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), most)))
     k_typed = queries.dtype.type(k) if math.isfinite(k) else queries.dtype.type(0)
-    power_sums_kernel(np.ascontiguousarray(queries), np.ascontiguousarray(points_t), op_for(k), k_typed, out)
+    with torch_threads():  # torch's thread setting, kept intact
+        power_sums_kernel(
+            np.ascontiguousarray(queries), np.ascontiguousarray(points_t), op_for(k), k_typed, out
+        )
     return out
 
 

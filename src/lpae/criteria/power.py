@@ -43,6 +43,7 @@ USE_NUMBA = True  # the compiled kernels where they apply (tests switch them off
 
 try:
     from lpae.criteria import power_numba
+    from lpae.numba_threads import torch_threads
 except ImportError:  # pragma: no cover - numba is a core dependency; the torch path covers everything
     power_numba = None  # type: ignore[assignment]
 
@@ -194,8 +195,8 @@ class CompiledPowerSum(torch.autograd.Function):
         x, x_hat = x.detach().contiguous(), x_hat.detach().contiguous()
         sums = x_hat.new_empty(x_hat.shape[0])
         ctx.op, ctx.consts = op, power_numba.constants(eps, x_hat.numpy().dtype)
-        power_numba.use_torch_threads()
-        power_numba.forward_sums(x.numpy(), x_hat.numpy(), op, ctx.consts, sums.numpy())
+        with torch_threads():
+            power_numba.forward_sums(x.numpy(), x_hat.numpy(), op, ctx.consts, sums.numpy())
         ctx.save_for_backward(x, x_hat)
         return sums
 
@@ -207,8 +208,10 @@ class CompiledPowerSum(torch.autograd.Function):
         x, x_hat = ctx.saved_tensors
         grad = torch.empty_like(x_hat)
         weights = grad_sums.to(x_hat.dtype).contiguous()
-        power_numba.use_torch_threads()
-        power_numba.backward_grad(x.numpy(), x_hat.numpy(), ctx.op, ctx.consts, weights.numpy(), grad.numpy())
+        with torch_threads():
+            power_numba.backward_grad(
+                x.numpy(), x_hat.numpy(), ctx.op, ctx.consts, weights.numpy(), grad.numpy()
+            )
         grad_x = -grad if ctx.needs_input_grad[0] else None
         return grad_x, grad if ctx.needs_input_grad[1] else None, None, None
 

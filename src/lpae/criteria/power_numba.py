@@ -14,26 +14,18 @@ them; only the row sums are allowed to be reassociated). Other p need exp and lo
 does not vectorise here, so they stay on the torch path, as do learned p and non-CPU tensors.
 With eps = 0 the derivative at r = 0 is taken as 0, as on the torch path.
 
-Rows run in parallel (numba prange) on as many threads as torch uses. Compiled on first use and
-cached on disk (numba ``cache=True``).
+Rows run in parallel (numba prange) on as many threads as torch uses (lpae.numba_threads).
+Compiled on first use and cached on disk (numba ``cache=True``).
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-import torch
 from numba import njit, prange
 
 # op codes: the exact form of rho for (p, eps)
 SQUARE, ABS, SQRT_ABS, ABS_SQRT_ABS, SMOOTH_ONE, SMOOTH_HALF, SMOOTH_ONE_HALF = range(7)
 FASTMATH = {"reassoc", "nsz", "contract"}  # reassociated sums; no assumption about nan or inf
-
-
-def use_torch_threads() -> None:
-    """Run the kernels on as many threads as torch uses (torch.set_num_threads)."""
-    most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), most)))
 
 
 def constants(eps: float, dtype: np.dtype) -> np.ndarray:

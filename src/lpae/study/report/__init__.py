@@ -7,10 +7,10 @@ keys the runs have; a section with nothing to show is left out and named in the 
 
 from __future__ import annotations
 
-import pandas as pd
-
 from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
 
 from lpae.study.atomic import write_text
 from lpae.study.report.contrast import contrast_section
