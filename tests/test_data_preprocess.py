@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from lpae.data import Preprocessor, default_method, fit_preprocessor, load, split_indices
+from lpae.data import Dataset, Preprocessor, default_method, fit_preprocessor, load, split_indices
 from lpae.data.preprocess import UNIT_EPS
 
 rng = np.random.default_rng(0)
@@ -55,3 +55,22 @@ def test_splits_seeded_disjoint_and_stratified() -> None:
     overall = np.bincount(y) / len(y)
     for part in (a.train, a.val, a.test):
         np.testing.assert_allclose(np.bincount(y[part], minlength=10) / len(part), overall, atol=0.02)
+
+
+def test_fixed_test_rows_are_the_test_split() -> None:
+    """A data set's own test part (MNIST's standard test images) is every seed's test split."""
+    dataset = load("digits")
+    fixed = np.arange(1500, len(dataset.y))
+    held = Dataset("held", dataset.x, dataset.y, test_rows=fixed[::-1])
+    assert np.array_equal(held.test_rows, fixed)
+    for seed in (0, 1):
+        splits = split_indices(len(held.x), seed, held.y, test_rows=held.test_rows)
+        assert np.array_equal(splits.test, fixed)
+        assert len(splits.val) == round(0.15 * len(held.x))
+        parts = np.concatenate([splits.train, splits.val, splits.test])
+        assert len(np.unique(parts)) == len(held.x)
+    assert held.subset(np.arange(100)).test_rows is None
+    with pytest.raises(ValueError, match="test_rows"):
+        Dataset("bad", dataset.x, dataset.y, test_rows=np.array([len(dataset.y)]))
+    with pytest.raises(ValueError, match="validation rows"):
+        split_indices(10, 0, test_rows=np.arange(1, 10))

@@ -50,6 +50,7 @@ MEMBERS = [
     spec("gennorm:p=learned", 2, clip=1.0),
     spec("gaussian:scale=predicted", 3, schedule="cosine"),
     spec("l2", 4, lr=1e12),
+    replace(spec("l1", 5), contaminate=0.2),  # gross outliers in its training rows only
 ]
 
 
@@ -102,7 +103,7 @@ def test_members_are_ordinary_runs_equal_to_solo_runs(trained: tuple[Path, list,
         )
     assert len(groups) == 1
     assert fused[4]["status"] == "diverged" and "non-finite" in str(fused[4]["reason"])
-    assert [m["status"] for m in fused[:4]] == ["done"] * 4
+    assert [m["status"] for m in fused[:4] + fused[5:]] == ["done"] * 5
     assert fused[2]["learned_p"] != pytest.approx(2.0, abs=1e-4)  # its own learned shape
 
 
@@ -171,6 +172,22 @@ def test_can_fuse_and_fuse_mismatch() -> None:
         for c in ("gaussian:std=0.1", "mask:rate=0.5")
     ]
     assert can_fuse(*dae)
+    assert can_fuse(base, replace(base, contaminate=0.2))
+    one_class = replace(base, normal_classes=(0,))
+    assert can_fuse(one_class, replace(one_class, loss="l1", contaminate=0.05))
+    assert fuse_mismatch(base, one_class) == "normal_classes differs (None vs (0,))"
+
+
+def test_one_class_members_equal_solo_runs(tmp_path: Path) -> None:
+    members = [replace(spec(loss, seed), normal_classes=(0, 2)) for seed, loss in enumerate(["l2", "l1"])]
+    solo = [train_run(s, tmp_path / f"solo{i}") for i, s in enumerate(members)]
+    fused = train_group(members, [tmp_path / f"fused{i}" for i in range(len(members))])
+    for alone, member in zip(solo, fused, strict=True):
+        assert "anomaly_auroc" in member and list(member) == list(alone)
+        for key, value in alone.items():
+            if key != "train_seconds":
+                assert close(value, member[key]), (key, value, member[key])
+    assert json.loads((tmp_path / "fused0" / "config.json").read_text())["fused"] is True
 
 
 def test_fuse_groups_partitions_in_order_and_caps_group_size() -> None:

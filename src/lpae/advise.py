@@ -341,7 +341,7 @@ def advise(
     if not np.isfinite(x).all():
         raise ValueError(f"advise: {spec!r} contains NaN or infinite values (for files, use :nan=drop)")
     rng = np.random.default_rng(seed)
-    splits = split_indices(n_samples, seed, dataset.y)
+    splits = split_indices(n_samples, seed, dataset.y, test_rows=dataset.test_rows)
     train = np.concatenate([splits.train, splits.val])
     if len(train) > max_train:
         train = np.sort(rng.choice(train, max_train, replace=False))

@@ -63,7 +63,9 @@ def make_config(spec: RunSpec, dataset: Dataset) -> dict[str, Any]:
     """Resolve every setting of a run (preprocessing fitted on the training split) into JSON."""
     criterion = criteria.build(spec.loss, feature_shape=dataset.shape)
     method = default_method(criterion.support) if spec.preprocess == "auto" else spec.preprocess
-    splits = split_indices(len(dataset.x), spec.split_seed, dataset.y, spec.val_fraction, spec.test_fraction)
+    splits = split_indices(
+        len(dataset.x), spec.split_seed, dataset.y, spec.val_fraction, spec.test_fraction, dataset.test_rows
+    )
     normal = check_normal_classes(spec.normal_classes, dataset.y, spec.data)
     contamination = check_fraction(spec.contaminate)
     train_rows = normal_rows(splits.train, dataset.y, normal)

@@ -146,7 +146,12 @@ def prepare_data(config: dict[str, Any], dataset: Dataset | None = None) -> Prep
     if dataset is None:
         dataset = load(data["spec"], nan=data.get("nan", "error"), image_size=data.get("image_size"))
     splits = split_indices(
-        len(dataset.x), data["split_seed"], dataset.y, data["val_fraction"], data["test_fraction"]
+        len(dataset.x),
+        data["split_seed"],
+        dataset.y,
+        data["val_fraction"],
+        data["test_fraction"],
+        dataset.test_rows,
     )
     normal = data.get("normal_classes")  # one-class protocol: train and validate on these only
     train = normal_rows(splits.train, dataset.y, normal)

@@ -21,6 +21,8 @@ class Dataset:
 
     ``clean`` holds the noise-free signal for synthetic data (same shape as ``x``), so metrics
     can be computed against the truth; ``info`` carries free-form facts (noise family, source).
+    ``test_rows`` marks a data set's own test part (MNIST's standard 10,000 test images): every
+    run then tests on exactly those rows (see :func:`split_indices`).
     """
 
     name: str
@@ -29,6 +31,7 @@ class Dataset:
     clean: np.ndarray | None = None
     kind: str = "tabular"  # "tabular" or "image" (then a sample is (C, H, W))
     info: dict[str, Any] = field(default_factory=dict)
+    test_rows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.x = np.ascontiguousarray(self.x, dtype=np.float32)
@@ -42,6 +45,10 @@ class Dataset:
             raise ValueError(f"data set {self.name!r}: {len(self.y)} labels for {len(self.x)} samples")
         if self.clean is not None:
             self.clean = np.ascontiguousarray(self.clean, dtype=np.float32)
+        if self.test_rows is not None:
+            self.test_rows = np.unique(np.asarray(self.test_rows, dtype=np.int64))
+            if len(self.test_rows) and not 0 <= self.test_rows[0] <= self.test_rows[-1] < len(self.x):
+                raise ValueError(f"data set {self.name!r}: test_rows must index its {len(self.x)} samples")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -53,7 +60,9 @@ class Dataset:
         return int(np.prod(self.shape))
 
     def subset(self, index: np.ndarray) -> Dataset:
-        """The samples at ``index``; per-sample arrays in ``info`` (e.g. outlier_mask) follow them."""
+        """The samples at ``index``; per-sample arrays in ``info`` (e.g. outlier_mask) follow them.
+
+        The subset has no fixed test rows: it is split like any other data."""
         n_samples = len(self.x)
         info = {
             key: value[index] if isinstance(value, np.ndarray) and len(value) == n_samples else value
@@ -84,8 +93,13 @@ def split_indices(
     labels: np.ndarray | None = None,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
+    test_rows: np.ndarray | None = None,
 ) -> Splits:
-    """Seeded split of range(n_samples), stratified by ``labels`` when every class allows it."""
+    """Seeded split of range(n_samples), stratified by ``labels`` when every class allows it.
+
+    With ``test_rows`` (a data set's own test part) those rows are the test split whatever
+    ``test_fraction`` says, and round(val_fraction x n_samples) of the other rows are validation.
+    """
     if n_samples < 3:
         raise ValueError(f"need at least 3 samples to split into train, validation and test; got {n_samples}")
     index = np.arange(n_samples)
@@ -96,11 +110,19 @@ def split_indices(
         _, counts = np.unique(labels[part], return_counts=True)
         return labels[part] if counts.min() >= 2 else None
 
-    rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=stratify(index))
-    train, val = train_test_split(
-        rest,
-        test_size=val_fraction / (1 - test_fraction),
-        random_state=seed + 1,
-        stratify=stratify(rest),
-    )
+    if test_rows is not None:
+        test = np.asarray(test_rows, dtype=np.int64)
+        rest = np.setdiff1d(index, test)
+        n_val = round(val_fraction * n_samples)
+        if n_val < 1 or len(rest) - n_val < 1:
+            raise ValueError(
+                f"cannot take {n_val} validation rows from the {len(rest)} rows outside the fixed test split"
+            )
+        val_size: float | int = n_val
+    else:
+        rest, test = train_test_split(
+            index, test_size=test_fraction, random_state=seed, stratify=stratify(index)
+        )
+        val_size = val_fraction / (1 - test_fraction)
+    train, val = train_test_split(rest, test_size=val_size, random_state=seed + 1, stratify=stratify(rest))
     return Splits(np.sort(train), np.sort(val), np.sort(test))

