@@ -26,6 +26,7 @@ from lpae.metrics import evaluate
 from lpae.models import Autoencoder, ModelSettings
 from lpae.protocol import check_fraction, check_normal_classes, normal_rows
 from lpae.runs import (
+    PreparedData,
     Run,
     build_from_config,
     partial_dir,
@@ -36,7 +37,7 @@ from lpae.runs import (
     write_history,
     write_json,
 )
-from lpae.train import EpochCallback, TrainSettings, fit, resolve_device
+from lpae.train import EpochCallback, TrainResult, TrainSettings, fit, resolve_device
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # Settings that may differ between an interrupted run and its resumption.
@@ -165,6 +166,24 @@ def train_run(
     model.criterion.check_support(x_train)
     checkpoint = checkpoint_path(out, config, resume, overwrite)
     result = fit(model, x_train, x_val, spec.train, checkpoint=checkpoint, on_epoch=on_epoch)
+    return write_trained_run(out, config, model, result, prepared, overwrite)
+
+
+def write_trained_run(
+    out: Path,
+    config: dict[str, Any],
+    model: Autoencoder,
+    result: TrainResult,
+    prepared: PreparedData | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write a trained run's directory (staged, then renamed into place); return its metrics.
+
+    config.json, model.safetensors, history.csv and metrics.json: the status (and reason when
+    diverged), the test metrics of lpae.metrics.evaluate when done (on ``prepared``, the run's
+    data already split and preprocessed, when given), learned criterion parameters and training
+    bookkeeping. Also used for the members of fused groups (lpae.fused).
+    """
     model.to("cpu")  # metrics are computed on the CPU whatever the training device
     with staging_dir(out, overwrite=overwrite) as tmp:
         write_json(tmp / "config.json", config)
@@ -175,7 +194,7 @@ def train_run(
             metrics["reason"] = result.reason
         write_json(tmp / "metrics.json", metrics)
         if result.status == "done":
-            metrics = evaluate(Run(tmp, config, model, metrics))
+            metrics = evaluate(Run(tmp, config, model, metrics), prepared=prepared)
         metrics.update(model.criterion.learned())  # learned_p, learned_df, learned_alpha, learned_scale
         metrics.update(
             {

@@ -28,11 +28,10 @@ from typing import Any
 from torch import Tensor
 
 from lpae.data import load, normalize_spec
-from lpae.experiment import RunSpec, init_model, make_config, train_run
-from lpae.fused.split import fused_config, write_member
+from lpae.experiment import RunSpec, init_model, make_config, train_run, write_trained_run
 from lpae.fused.train import fit_group
 from lpae.models import ModelSettings
-from lpae.runs import partial_dir, prepare_data
+from lpae.runs import PreparedData, partial_dir, prepare_data
 from lpae.train import TrainSettings
 
 MAX_MEMBERS = 32
@@ -175,16 +174,16 @@ def train_group(
     configs = [make_config(spec, dataset) for spec in specs]
     if configs[0]["model"]["arch"] != "mlp":
         return sequential(specs, paths, overwrite)
-    # Members with the same data settings (split, preprocessing) share their tensors.
-    tensors: dict[str, tuple[Tensor, Tensor]] = {}
-    x_trains, x_vals = [], []
+    # Members with the same data settings (split, preprocessing) share their prepared data.
+    prepared: dict[str, tuple[PreparedData, Tensor, Tensor]] = {}
     for config in configs:
         key = json.dumps(config["data"], sort_keys=True)
-        if key not in tensors:
-            prepared = prepare_data(config, dataset)
-            tensors[key] = (prepared.tensor("train"), prepared.tensor("val"))
-        x_trains.append(tensors[key][0])
-        x_vals.append(tensors[key][1])
+        if key not in prepared:
+            data = prepare_data(config, dataset)
+            prepared[key] = (data, data.tensor("train"), data.tensor("val"))
+    member_data = [prepared[json.dumps(config["data"], sort_keys=True)] for config in configs]
+    x_trains = [train for _, train, _ in member_data]
+    x_vals = [val for _, _, val in member_data]
     models = [init_model(config, spec.train.seed) for config, spec in zip(configs, specs, strict=True)]
     for index, (model, x_train) in enumerate(zip(models, x_trains, strict=True)):
         try:
@@ -194,9 +193,18 @@ def train_group(
     results = fit_group(models, x_trains, x_vals, [spec.train for spec in specs])
     group = uuid.uuid4().hex[:12]
     return [
-        write_member(out, fused_config(config, group), model, result, overwrite)
-        for out, config, model, result in zip(paths, configs, models, results, strict=True)
+        write_trained_run(out, fused_config(config, group), model, result, data, overwrite)
+        for out, config, model, result, (data, _, _) in zip(
+            paths, configs, models, results, member_data, strict=True
+        )
     ]
+
+
+def fused_config(config: dict[str, Any], group: str) -> dict[str, Any]:
+    """A member's config.json: its own resolved config plus the fused-group marks.
+
+    A member's directory is otherwise exactly what lpae.experiment.train_run writes."""
+    return {**config, "fused": True, "group": group}
 
 
 def sequential(specs: Sequence[RunSpec], outs: Sequence[Path], overwrite: bool) -> list[dict[str, Any]]:

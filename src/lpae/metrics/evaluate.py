@@ -93,10 +93,21 @@ def load_eval_data(run: Run, data: str | Dataset | None) -> Dataset | None:
     return dataset
 
 
-def evaluate(run: Run | Path | str, data: str | Dataset | None = None) -> dict[str, Any]:
-    """Every metric of docs/metrics.md for the run's test split (or that of ``data``)."""
+def evaluate(
+    run: Run | Path | str, data: str | Dataset | None = None, prepared: PreparedData | None = None
+) -> dict[str, Any]:
+    """Every metric of docs/metrics.md for the run's test split (or that of ``data``).
+
+    ``prepared``: the run's own data, already split and preprocessed by
+    ``lpae.runs.prepare_data(run.config)`` (training passes it so the data are not loaded twice).
+    """
     run = run if isinstance(run, Run) else load_run(run)
-    prepared = prepare_data(run.config, load_eval_data(run, data))
+    if prepared is not None and data is not None:
+        raise ValueError(
+            "evaluate: give either data (another data set) or prepared (the run's own), not both"
+        )
+    if prepared is None:
+        prepared = prepare_data(run.config, load_eval_data(run, data))
     model = run.model
     model.eval()
     metrics: dict[str, Any] = {"status": run.metrics.get("status", "done")}
