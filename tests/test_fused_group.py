@@ -17,10 +17,13 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from lpae.cli import app
+from lpae.data import load, split_indices
 from lpae.experiment import RunSpec, train_run
 from lpae.fused import can_fuse, fuse_groups, fuse_mismatch, group, train_group
 from lpae.models import ModelSettings
+from lpae.protocol import normal_rows
 from lpae.runs import load_run
+from lpae.study import load_grid
 from lpae.train import TrainSettings
 
 
@@ -176,6 +179,10 @@ def test_can_fuse_and_fuse_mismatch() -> None:
     one_class = replace(base, normal_classes=(0,))
     assert can_fuse(one_class, replace(one_class, loss="l1", contaminate=0.05))
     assert fuse_mismatch(base, one_class) == "normal_classes differs (None vs (0,))"
+    # a one-class split keeps a seed-dependent number of normal rows in train and validation
+    assert fuse_mismatch(one_class, replace(one_class, split_seed=1)) == (
+        "split_seed of one-class runs differs (0 vs 1)"
+    )
 
 
 def test_one_class_members_equal_solo_runs(tmp_path: Path) -> None:
@@ -235,3 +242,19 @@ def test_conv_and_unknown_options_fall_back_to_solo_training(monkeypatch: pytest
     calls.clear()
     train_group([spec()], outs[:1])  # one run: nothing to fuse
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_preset_groups_have_equal_row_counts(preset: str) -> None:
+    """Every fused group the study plans for a preset has members with equally many training and
+    validation rows (one-class splits depend on the split seed; a mismatch failed whole groups)."""
+    specs = [run.spec for run in load_grid(preset).runs if run.spec.data != "mnist"]
+    datasets = {s.data: load(s.data) for s in specs}
+    for members in fuse_groups(specs):
+        counts = set()
+        for index in members:
+            s = specs[index]
+            y = datasets[s.data].y
+            splits = split_indices(len(datasets[s.data].x), s.split_seed, y, s.val_fraction, s.test_fraction)
+            counts.add(tuple(len(normal_rows(p, y, s.normal_classes)) for p in (splits.train, splits.val)))
+        assert len(counts) == 1, (preset, [specs[i].data for i in members], counts)

@@ -1,12 +1,12 @@
 """Which runs may train fused, and training a group of them into ordinary run directories.
 
-Runs fuse when they share the data (spec, NaN policy, image size, split fractions and one-class
-normal classes, so every member has equally many rows), the model kind and architecture (arch,
-hidden, latent, activation, image shape) and the batch size and device. Everything else may
-differ between members: criterion (learned scales and shapes included; n_outputs too), seed,
-learning rate, schedule, epochs, patience, optimizer, weight decay, clipping, corruption, beta,
-KL warm-up, preprocessing, split seed and contamination (outliers replace training rows, so the
-count stays).
+Runs fuse when they share the data (spec, NaN policy, image size, split fractions, and for
+one-class runs the normal classes and split seed, so every member has equally many rows), the
+model kind and architecture (arch, hidden, latent, activation, image shape) and the batch size
+and device. Everything else may differ between members: criterion (learned scales and shapes
+included; n_outputs too), seed, learning rate, schedule, epochs, patience, optimizer, weight
+decay, clipping, corruption, beta, KL warm-up, preprocessing, split seed (of runs on all
+classes) and contamination (outliers replace training rows, so the count stays).
 
 ``train_group(specs, outs, overwrite=False)`` is train_run for many runs at once: same arguments
 per member, same files, one metrics dict per member in order. It falls back to training the
@@ -62,7 +62,9 @@ SHARED: list[tuple[str, Callable[[RunSpec], Any]]] = [
     ("image_size", lambda s: s.image_size),
     ("val_fraction", lambda s: s.val_fraction),
     ("test_fraction", lambda s: s.test_fraction),
-    ("normal_classes", lambda s: s.normal_classes),  # the one-class protocol keeps fewer rows
+    ("normal_classes", lambda s: s.normal_classes),  # the one-class protocol keeps fewer rows,
+    # and how many of them fall in train and validation depends on the split seed
+    ("split_seed of one-class runs", lambda s: None if s.normal_classes is None else s.split_seed),
     ("model", lambda s: s.model.model),
     ("arch", lambda s: s.model.arch),
     ("hidden", lambda s: s.model.hidden),
