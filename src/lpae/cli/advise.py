@@ -6,11 +6,8 @@ from pathlib import Path
 
 import typer
 
-from lpae.advise import advise
 from lpae.cli.app import app
 from lpae.cli.show import console
-from lpae.runs import write_json
-from lpae.study.atomic import write_text
 
 DEFAULT_GRID = "advise-grid.toml"
 
@@ -34,6 +31,10 @@ def advise_command(
     quiet: bool = typer.Option(False, help="print nothing (use with --json)"),
 ) -> None:
     """Train two quick autoencoders, fit their residuals, measure distance contrast, recommend a criterion."""
+    from lpae.advise import advise
+    from lpae.runs import write_json
+    from lpae.study.atomic import write_text
+
     check_parent(json_path, "--json")
     check_parent(grid, "--grid")
     result = advise(data, seed=seed, epochs=epochs, grid_path=str(grid or DEFAULT_GRID))

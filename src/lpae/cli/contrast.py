@@ -11,8 +11,6 @@ from rich.table import Table
 
 from lpae.cli.app import app, parse_int_list
 from lpae.cli.show import console
-from lpae.contrast import data_contrast, k_label, latent_contrast, parse_k_values, synthetic_contrast
-from lpae.runs import write_json
 
 SYNTHETIC_DIMS = "2,5,10,20,50,100,200,1000"
 SYNTHETIC_K = "0.1,0.3,0.5,1,2,3,inf"
@@ -83,6 +81,9 @@ def contrast(
     if neighbors is not None and neighbors < 0:
         raise ValueError(f"--neighbors must be 0 or more, got {neighbors}")
 
+    from lpae.contrast import data_contrast, latent_contrast, parse_k_values, synthetic_contrast
+    from lpae.runs import write_json
+
     report: dict[str, Any]
     if mode == "synthetic":
         report = synthetic_contrast(
@@ -135,6 +136,8 @@ def json_safe(value: Any) -> Any:
 
 
 def k_name(k: float | str) -> str:
+    from lpae.contrast import k_label
+
     return k_label(math.inf if k == "inf" else float(k))
 
 

@@ -8,8 +8,6 @@ import typer
 
 from lpae.cli.app import app
 from lpae.cli.show import console, metrics_table
-from lpae.metrics import evaluate
-from lpae.runs import load_run, read_json, write_json
 
 
 @app.command("eval")
@@ -25,6 +23,9 @@ def eval_command(
     quiet: bool = typer.Option(False, help="no metrics table"),
 ) -> None:
     """Rebuild a trained model from its run directory and compute every test metric (docs/metrics.md)."""
+    from lpae.metrics import evaluate
+    from lpae.runs import load_run, read_json, write_json
+
     run = load_run(run_dir)
     if json_path is not None and not json_path.parent.is_dir():
         raise ValueError(f"--json {json_path}: folder {json_path.parent} does not exist")

@@ -6,13 +6,13 @@ from rich.table import Table
 
 from lpae.cli.app import app
 from lpae.cli.show import console
-from lpae.criteria import CRITERIA
-from lpae.data import DATASETS, missing_requirement
 
 
 @app.command()
 def losses() -> None:
     """List the registered criteria: arguments with defaults and ranges, likelihood or not, support."""
+    from lpae.criteria import CRITERIA
+
     table = Table(title="criteria (spec: name:arg,key=value; shown with their defaults)")
     for column in ("spec", "likelihood", "support", "what it is", "arguments"):
         table.add_column(column)
@@ -36,6 +36,8 @@ def losses() -> None:
 @app.command()
 def datasets() -> None:
     """List the data sets with shape, kind, labels and whether each is available here."""
+    from lpae.data import DATASETS, missing_requirement
+
     table = Table(title="data sets")
     for column in ("spec", "shape", "kind", "labels", "available", "what it is"):
         table.add_column(column)

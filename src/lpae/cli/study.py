@@ -10,9 +10,6 @@ from typer.core import TyperGroup
 
 from lpae.cli.app import app
 from lpae.cli.show import console
-from lpae.study import export_table, load_grid, run_study, stored_grid
-from lpae.study.progress import RichProgress, StudyProgress
-from lpae.study.store import STORE_NAME
 
 
 class DefaultToRun(TyperGroup):
@@ -61,6 +58,10 @@ def study_run(
     quiet: bool = typer.Option(False, help="no live display"),
 ) -> None:
     """Run a study (the default command): train what is unfinished, record it, write the report."""
+    from lpae.study import load_grid, run_study, stored_grid
+    from lpae.study.progress import RichProgress, StudyProgress
+    from lpae.study.store import STORE_NAME
+
     if grid is None and resume and out is not None and (out / STORE_NAME).is_file():
         plan = stored_grid(out)
     else:
@@ -99,6 +100,8 @@ def study_export(
     output: Path | None = typer.Option(None, "--output", help="file to write (default DIR/results.FORMAT)"),
 ) -> None:
     """Write the study as a tidy table: one row per run, one column per setting and per metric."""
+    from lpae.study import export_table
+
     path = export_table(study_dir, format, output)
     console.print(f"wrote {path}")
 

@@ -6,16 +6,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lpae.cli.app import EXIT_DIVERGED, app, fail, parse_int_list
 from lpae.cli.show import console, metrics_table
-from lpae.experiment import RunSpec, train_run
-from lpae.models import ModelSettings
-from lpae.protocol import parse_classes
-from lpae.train import EpochCallback, TrainSettings
+
+if TYPE_CHECKING:
+    from lpae.train import EpochCallback
 
 
 @contextmanager
@@ -90,6 +90,11 @@ def train(
     overwrite: bool = typer.Option(False, help="replace an existing run directory"),
 ) -> None:
     """Train one autoencoder and write its run directory."""
+    from lpae.experiment import RunSpec, train_run
+    from lpae.models import ModelSettings
+    from lpae.protocol import parse_classes
+    from lpae.train import TrainSettings
+
     spec = RunSpec(
         data=data,
         loss=loss,
