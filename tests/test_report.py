@@ -92,12 +92,19 @@ def rich_runs(heavy_winner: str = "lp:p=1") -> list[tuple[dict[str, Any], str, d
                     runs.append((spec(data, loss, seed, level), "done", metrics, ""))
     for loss in ("lp:p=1", "lp:p=2"):
         for seed in SEEDS:
-            auroc = {"anomaly_auroc": 0.9 if loss == "lp:p=1" else 0.8, "anomaly_auprc": 0.5}
+            auroc = {
+                "anomaly_auroc": 0.9 if loss == "lp:p=1" else 0.8,
+                "anomaly_auprc": 0.5,
+                "anomaly_auprc_nll": 0.6 if loss == "lp:p=1" else 0.4,
+                "anomaly_base_rate": 0.25,
+            }
             runs.append((spec(GAUSSIAN, loss, seed, 0.0, [0]), "done", auroc, ""))
     runs.append((spec(EVIL, "lp:p=2", 0), "done", {"recon_l2": 1.0}, ""))
     runs.append((spec(EVIL, "lp:p=1", 0), "failed", {}, "ValueError: bad <b>file</b>"))
     runs.append((spec(EVIL, "lp:p=1", 1), "diverged", {"status": "diverged"}, "non-finite loss"))
     runs.append((spec(EVIL, "lp:p=1", 2), "pending", {}, ""))
+    broken = {"recon_l2": float("nan"), "nonfinite_outputs": 64}  # trained, but its decoder emits NaN
+    runs.append((spec(EVIL, "lp:p=0.5", 0), "done", broken, ""))
     return runs
 
 
@@ -169,6 +176,10 @@ def test_report_has_every_section_the_metrics_allow(rich_study: Path) -> None:
     assert "Left out for lack of data" in page and "convergence" in page
     markdown = (rich_study / "report.md").read_text()
     assert markdown.startswith("# lpae study: fabricated <study>") and "## Verdict" in markdown
+    anomaly = markdown.split("## Anomaly detection")[1].split("\n## ")[0]
+    assert "anomaly_auprc_nll" in anomaly and "Anomalies are 25.0% of the test rows" in anomaly
+    problems = markdown.split("## Diverged and failed runs")[1]
+    assert "decoders emit NaN or infinite values" in problems and "| 64 |" in problems
 
 
 def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
