@@ -199,6 +199,21 @@ def test_units_regroup_identically_on_resume(monkeypatch: pytest.MonkeyPatch) ->
     assert [len(u.jobs) for u in alone] == [1, 1, 1, 1]
 
 
+def test_largest_units_go_first() -> None:
+    """Longest-processing-time first: cost = members x epochs x data elements; ties keep grid order."""
+    grid = tiny(TINY.replace('data = ["digits"]', 'data = ["iris", "digits"]'))
+    jobs = [study_execute.Job(r.run_id, r.spec, "") for r in grid.runs]
+    units = [study_execute.Unit((job,)) for job in jobs]
+    units.append(study_execute.Unit(tuple(j for j in jobs if j.spec.data == "iris")))  # 4 iris runs
+    ordered = study_execute.largest_first(units)
+    sizes = {"digits": 1797 * 64, "iris": 150 * 4}
+    costs = [study_execute.unit_cost(u, sizes) for u in ordered]
+    assert costs == sorted(costs, reverse=True) and costs[0] == 2 * 1797 * 64
+    assert [u.jobs[0].spec.data for u in ordered[:4]] == ["digits"] * 4
+    digits_units = [u for u in units if len(u.jobs) == 1 and u.jobs[0].spec.data == "digits"]
+    assert ordered[:4] == digits_units  # equal costs: grid order
+
+
 @pytest.mark.slow
 def test_fused_study_matches_runs_trained_alone(tiny_study: Path, tmp_path: Path) -> None:
     if study_execute.fused_api() is None:

@@ -74,6 +74,32 @@ def make_units(jobs: Sequence[Job], todo: set[str], fuse: bool = True) -> list[U
     return [unit for unit in units if unit.jobs]
 
 
+def unit_cost(unit: Unit, sizes: dict[str, int]) -> float:
+    """Rough training cost of a unit: members x epochs x elements of its data set (rows x features)."""
+    return sum(job.spec.train.epochs * sizes.get(job.spec.data, 0) for job in unit.jobs)
+
+
+def largest_first(units: Sequence[Unit]) -> list[Unit]:
+    """Units ordered by estimated cost, largest first (grid order among equals).
+
+    With several workers, a large unit (a fused MNIST group, say) that started last would run
+    alone on one worker's threads while the others sit idle; started first, it overlaps with
+    all the small ones (longest-processing-time-first scheduling). Each data set is loaded once
+    to learn its size; one that fails to load costs 0 here (its runs fail when they train).
+    """
+    from lpae.data import load
+
+    sizes: dict[str, int] = {}
+    for spec in {job.spec.data: job.spec for unit in units for job in unit.jobs}.values():
+        try:
+            sizes[spec.data] = load(spec.data, nan=spec.nan, image_size=spec.image_size).x.size
+        except (ValueError, TypeError, OSError):
+            sizes[spec.data] = 0
+    costs = [unit_cost(unit, sizes) for unit in units]
+    order = sorted(range(len(units)), key=lambda i: -costs[i])  # stable: grid order among equals
+    return [units[i] for i in order]
+
+
 def set_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lpae import __version__
 from lpae.runs import staging_dir
-from lpae.study.execute import Job, Unit, make_units
+from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
 from lpae.study.grid import Grid, parse_grid
 from lpae.study.progress import StudyProgress
@@ -86,6 +86,8 @@ def run_study(
         todo = {row.run_id: row for row in rows if row.status not in finished}
         jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve())) for r in grid.runs]
         units = make_units(jobs, set(todo), fuse)
+        if workers > 1 or executor == "ray":
+            units = largest_first(units)  # so that the longest unit overlaps with the others
 
         def on_submit(unit: Unit) -> None:
             store.mark_running(job.run_id for job in unit.jobs)
