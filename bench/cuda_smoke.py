@@ -21,11 +21,17 @@ from pathlib import Path
 CLI_RUNS = [  # (name, extra arguments of `lpae train`)
     ("ae-mlp-l2", ["--loss", "l2"]),
     ("ae-mlp-lp0.5", ["--loss", "lp:0.5"]),
-    ("dae-mlp-studentt", ["--model", "dae", "--loss", "student_t:df=learned", "--corruption", "mask:rate=0.2"]),
+    (
+        "dae-mlp-studentt",
+        ["--model", "dae", "--loss", "student_t:df=learned", "--corruption", "mask:rate=0.2"],
+    ),
     ("vae-mlp-gennorm", ["--model", "vae", "--loss", "gennorm:p=learned,scale=learned", "--kl-warmup", "2"]),
     ("ae-conv-barron", ["--arch", "conv", "--loss", "barron:alpha=learned"]),
     ("vae-conv-cbernoulli", ["--model", "vae", "--arch", "conv", "--loss", "cbernoulli"]),
-    ("ae-mlp-gaussian-predicted", ["--loss", "gaussian:scale=predicted", "--schedule", "cosine", "--clip", "1"]),
+    (
+        "ae-mlp-gaussian-predicted",
+        ["--loss", "gaussian:scale=predicted", "--schedule", "cosine", "--clip", "1"],
+    ),
 ]
 
 
@@ -37,8 +43,22 @@ def check(name: str, ok: bool, detail: str, results: list[bool]) -> None:
 def cli_runs(out: Path, device: str, results: list[bool]) -> None:
     for name, extra in CLI_RUNS:
         run_dir = out / name
-        command = [sys.executable, "-m", "lpae", "train", "--data", "digits", "--epochs", "4", "--quiet",
-                   "--device", device, "--out", str(run_dir), *extra]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "lpae",
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            "4",
+            "--quiet",
+            "--device",
+            device,
+            "--out",
+            str(run_dir),
+            *extra,
+        ]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - started
@@ -68,10 +88,14 @@ def fused_group(out: Path, device: str, results: list[bool]) -> None:
 
     losses = ["l2", "l1", "gennorm:p=learned", "student_t:df=learned", "gaussian:scale=predicted"]
     specs = [
-        RunSpec(data="digits", loss=loss, model=ModelSettings(hidden=(64,), latent=8),
-                train=TrainSettings(epochs=5, batch_size=64, seed=seed, device=device))
+        RunSpec(
+            data="digits",
+            loss=loss,
+            model=ModelSettings(hidden=(64,), latent=8),
+            train=TrainSettings(epochs=5, batch_size=64, seed=seed, device=device),
+        )
         for seed, loss in enumerate(losses)
-    ]  # fmt: skip
+    ]
     started = time.perf_counter()
     fused = train_group(specs, [out / f"fused{i}" for i in range(len(specs))])
     fused_seconds = time.perf_counter() - started
@@ -93,10 +117,21 @@ def tiny_study(out: Path, device: str, results: list[bool]) -> None:
     grid = out / "tiny.toml"
     grid.write_text(
         f'name = "cuda-smoke"\nseeds = [0, 1]\ncriteria = ["l1", "l2", "lp:0.5"]\ndata = ["digits"]\n'
-        f'[[models]]\nhidden = [32]\nlatent = 4\n[train]\nepochs = 3\ncheckpoint_every = 0\ndevice = "{device}"\n'
+        f'[[models]]\nhidden = [32]\nlatent = 4\n'
+        f'[train]\nepochs = 3\ncheckpoint_every = 0\ndevice = "{device}"\n'
     )
-    command = [sys.executable, "-m", "lpae", "study", str(grid), "--out", str(out / "study"), "--workers", "2",
-               "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "lpae",
+        "study",
+        str(grid),
+        "--out",
+        str(out / "study"),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
