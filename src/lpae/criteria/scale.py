@@ -3,9 +3,12 @@
 Scale s > 0 of a location-scale family, given in a spec as ``scale=S``:
 
 - a number: fixed;
-- ``learned``: one shared scale, log s = lo + softplus(theta - lo), the soft floor of the
+- ``learned``: one shared scale, log s = lo + softplus(k theta - lo), the soft floor of the
   sigma-VAE (Rybkin, Daniilidis & Levine 2021) with lo = LOG_SCALE_FLOOR = -6 (s > 0.0025);
-  theta starts where s = 1;
+  theta starts where s = 1. The rate k = SCALE_RATE = 10 makes Adam move log s about 10 lr per
+  step instead of lr: the residuals shrink by an order of magnitude while the network learns,
+  and a scale that lags behind them biases every learned shape (on Gaussian noise, a learned
+  gennorm p of 3.3 after 40 epochs against 1.7 for the residuals' own fit; 1.8 with k = 10);
 - ``learned_per_feature``: the same with one theta per feature (needs the feature shape);
 - ``calibrated``: the closed-form maximum-likelihood scale of the batch residuals (each family
   says how), passed through the same soft floor; gradients flow through it;
@@ -31,6 +34,7 @@ from torch import Tensor, nn
 from lpae.spec import Number, Param
 
 LOG_SCALE_FLOOR = -6.0
+SCALE_RATE = 10.0  # log s = soft_floor(SCALE_RATE * theta): see the module docstring
 SCALE_MODES = ("learned", "learned_per_feature", "calibrated", "predicted")
 
 
@@ -69,7 +73,7 @@ class Scale(nn.Module):
         super().__init__()
         self.mode = value if isinstance(value, str) else "fixed"
         self.fixed = None if isinstance(value, str) else float(value)
-        start = inverse_soft_floor(math.log(init))
+        start = inverse_soft_floor(math.log(init)) / SCALE_RATE
         if self.mode == "learned":
             self.raw = nn.Parameter(torch.tensor(start))
         elif self.mode == "learned_per_feature":
@@ -106,13 +110,13 @@ class Scale(nn.Module):
                 f"learned_per_feature scale was built for samples of shape {tuple(self.raw.shape)}, "
                 f"got {tuple(residual.shape[1:])}"
             )
-        return soft_floor(self.raw)
+        return soft_floor(SCALE_RATE * self.raw)
 
     def learned_value(self) -> float | None:
         """Mean learned scale over features, or None when the scale is not learned."""
         if self.mode not in ("learned", "learned_per_feature"):
             return None
-        return float(soft_floor(self.raw.detach()).exp().mean())
+        return float(soft_floor(SCALE_RATE * self.raw.detach()).exp().mean())
 
 
 class Shape(nn.Module):
