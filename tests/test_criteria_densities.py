@@ -17,6 +17,7 @@ from scipy import integrate
 from scipy.special import expit
 
 from lpae import criteria
+from lpae.criteria.scale import SCALE_RATE
 
 N_SAMPLES, N_FEATURES = 5, 7
 
@@ -81,7 +82,7 @@ def test_predicted_and_per_feature_scales_equal_scipy(family: str, reference: ob
 
     crit = criteria.build(family + sep + "scale=learned_per_feature", feature_shape=(N_FEATURES,)).double()
     with torch.no_grad():
-        crit.scale.raw.copy_(torch.from_numpy(raw[0]))
+        crit.scale.raw.copy_(torch.from_numpy(raw[0]) / SCALE_RATE)  # log s = soft_floor(rate theta)
         value = crit(torch.from_numpy(x), torch.from_numpy(mu)).numpy()
     expected = -reference(np.exp(soft_floor(raw[0]))).logpdf(x - mu).sum(axis=1)  # type: ignore[operator]
     np.testing.assert_allclose(value, expected, rtol=1e-10)
