@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from scipy import stats
 
 from lpae.study import Store, parse_grid, run_study
 from lpae.study.report import build_report, write_report
-from lpae.study.report.stats import leaderboard, summarize
+from lpae.study.report.stats import leaderboard, paired_difference, summarize
 from lpae.study.store import Outcome
 
 SEEDS = (0, 1, 2)
@@ -126,9 +127,20 @@ def test_summary_is_the_t_interval_of_scipy() -> None:
     assert summarize(np.array([])).n == 0
 
 
-def test_leaderboard_marks_best_and_ties_in_the_metric_direction() -> None:
-    import pandas as pd
+def test_paired_difference_is_the_interval_of_scipys_paired_t_test() -> None:
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(1.0, 0.3, 5), rng.normal(1.2, 0.3, 5)
+    frame = pd.DataFrame(
+        {"criterion": ["a"] * 5 + ["b"] * 5, "seed": [*range(5), *range(5)], "m": [*a, *b]}
+    ).sample(frac=1, random_state=0)  # row order must not matter: pairing is by seed
+    found = paired_difference(frame, "m", "a", "b")
+    expected = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert found.mean == pytest.approx(float(np.mean(a - b)), rel=1e-12)
+    assert (found.low, found.high) == pytest.approx((expected.low, expected.high), rel=1e-10)
+    assert not paired_difference(frame[frame["seed"] == 0], "m", "a", "b").has_interval
 
+
+def test_leaderboard_marks_best_and_ties_in_the_metric_direction() -> None:
     frame = pd.DataFrame(
         {
             "criterion": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
@@ -193,6 +205,8 @@ def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
     assert "clean_l2 (root mean squared error against the clean signal): lp:p=1 wins clearly" in heavy
     # gennorm and lp:2 differ by 1% with overlapping intervals on the Gaussian set: too close to call.
     assert "clean_l2 (root mean squared error against the clean signal): too close to call" in gaussian
+    # ... but every seed puts lp:2 0.001 below gennorm: paired by seed, that difference is clear.
+    assert "Paired by seed (runs with the same seed share their split), lp:p=2 beats gennorm" in gaussian
 
 
 def test_verdict_reports_a_failed_known_answer(tmp_path: Path) -> None:

@@ -4,6 +4,11 @@ The interval is Student's t interval of the mean over seeds, mean +- t_{0.975, n
 (scipy.stats.t), the usual choice for a handful of seeds. With one seed there is no interval;
 the report says so instead of pretending to know. Two criteria are *tied* when their intervals
 overlap; the best (by mean, in the metric's direction) and every criterion tied with it are marked.
+
+Runs of different criteria with the same seed share their data split and seed, so their
+differences can also be compared *paired*: ``paired_difference`` gives the t interval of the
+mean per-seed difference, which separates criteria whose unpaired intervals still overlap when
+the seed-to-seed variation is shared.
 """
 
 from __future__ import annotations
@@ -78,3 +83,16 @@ def relative_gap(better: float, worse: float) -> float:
     if worse == 0 or not math.isfinite(worse) or not math.isfinite(better):
         return math.nan
     return abs(worse - better) / abs(worse)
+
+
+def paired_difference(frame: pd.DataFrame, metric: str, a: str, b: str, by: str = "criterion") -> Summary:
+    """Mean and 95% t interval over seeds of metric(a) - metric(b), paired by ``seed``.
+
+    Only seeds where both criteria have a finite value count; with fewer than 2 there is no
+    interval (``has_interval`` is False)."""
+    values = frame[frame[by].isin([a, b])].copy()
+    values[metric] = pd.to_numeric(values[metric], errors="coerce")
+    table = values.pivot_table(index="seed", columns=by, values=metric, aggfunc="mean")
+    if a not in table or b not in table:
+        return Summary(0, math.nan, math.nan, math.nan)
+    return summarize((table[a] - table[b]).to_numpy())

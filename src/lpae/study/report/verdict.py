@@ -27,7 +27,7 @@ from lpae.spec import parse
 from lpae.study.report.data import StudyData
 from lpae.study.report.metric_info import HEADLINE, METRICS
 from lpae.study.report.page import Part, Section, heading, para, status_line
-from lpae.study.report.stats import Entry, leaderboard, relative_gap, summarize
+from lpae.study.report.stats import Entry, leaderboard, paired_difference, relative_gap, summarize
 
 ROBUST_NAMES = {"huber", "l1l2", "laplace", "student_t", "barron", "cauchy", "gennorm"}
 HEAVY_NOISE = {"student_t", "laplace", "cauchy"}
@@ -68,6 +68,25 @@ def is_heavy(noise: str, values: dict[str, str]) -> bool:
         except ValueError:
             return False
     return False
+
+
+def paired_sentence(frame: pd.DataFrame, metric: str, entries: list[Entry]) -> str:
+    """For a too-close-to-call leaderboard: which tied criteria the best still beats paired by seed."""
+    best, tied = entries[0], [e.criterion for e in entries if e.tied]
+    higher = METRICS[metric].higher_is_better
+    beaten = []
+    for other in tied:
+        diff = paired_difference(frame, metric, best.criterion, other)
+        if diff.has_interval and (diff.low > 0 if higher else diff.high < 0):
+            beaten.append(other)
+    if not beaten:
+        return " Paired by seed (runs with the same seed share their split), it beats none of them either."
+    rest = [c for c in tied if c not in beaten]
+    text = (
+        f" Paired by seed (runs with the same seed share their split), {best.criterion} beats "
+        f"{', '.join(beaten)}: the 95% interval of the per-seed difference excludes 0"
+    )
+    return text + (f"; {', '.join(rest)} stay too close." if rest else ".")
 
 
 def metric_sentence(metric: str, entries: list[Entry]) -> tuple[str, str | None]:
@@ -209,6 +228,8 @@ def verdict_section(study: StudyData) -> Section:
             if not entries:
                 continue
             sentence, winner = metric_sentence(metric, entries)
+            if entries[0].summary.has_interval and any(e.tied for e in entries) and "seed" in frame:
+                sentence += paired_sentence(frame, metric, entries)
             section.add(para(sentence))
             spoken += 1
             if winner:
