@@ -216,6 +216,30 @@ def test_verdict_reports_a_failed_known_answer(tmp_path: Path) -> None:
     assert "**FAIL** on clean_l2 the best criterion is lp:p=2" in heavy
 
 
+def test_heavy_tailed_check_passes_on_a_clear_paired_difference(tmp_path: Path) -> None:
+    """Seed-to-seed spread shared by both criteria: intervals overlap, the per-seed gap does not."""
+    runs = [
+        (spec(HEAVY, loss, seed), "done", {"clean_l2": base + 0.1 * seed + 0.001 * seed**2}, "")
+        for loss, base in (("lp:p=1", 0.20), ("lp:p=2", 0.22))
+        for seed in SEEDS
+    ]
+    _, markdown = build_report(fabricate(tmp_path / "paired", runs))
+    heavy = markdown.split(f"### {HEAVY}")[1]
+    assert "**PASS** robust criteria win on clean_l2: lp:p=1" in heavy
+    assert "the intervals overlap, but paired by seed the difference is clear" in heavy
+    noisy = [
+        (
+            s,
+            status,
+            {"clean_l2": m["clean_l2"] + (0.03 if s["loss"] == "lp:p=1" and s["train"]["seed"] == 2 else 0)},
+            e,
+        )
+        for s, status, m, e in runs
+    ]
+    _, markdown = build_report(fabricate(tmp_path / "unpaired", noisy))
+    assert "**WEAK** robust criteria win" in markdown and "also paired by seed" in markdown
+
+
 def test_data_derived_text_is_escaped(rich_study: Path) -> None:
     page = (rich_study / "report.html").read_text()
     assert "<script" not in page and "<b>file" not in page
