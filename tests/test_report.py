@@ -207,6 +207,10 @@ def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
     assert "clean_l2 (root mean squared error against the clean signal): too close to call" in gaussian
     # ... but every seed puts lp:2 0.001 below gennorm: paired by seed, that difference is clear.
     assert "Paired by seed (runs with the same seed share their split), lp:p=2 beats gennorm" in gaussian
+    assert (
+        "In short: no criterion wins any of the 6 headline metrics outright; paired by seed, lp:p=2 "
+        "beats every other criterion on 2 more" in gaussian
+    )
 
 
 def test_verdict_reports_a_failed_known_answer(tmp_path: Path) -> None:

@@ -73,20 +73,24 @@ def is_heavy(noise: str, values: dict[str, str]) -> bool:
     return False
 
 
-def paired_sentence(frame: pd.DataFrame, metric: str, entries: list[Entry]) -> str:
-    """For a too-close-to-call leaderboard: which tied criteria the best still beats paired by seed."""
-    best, tied = entries[0], [e.criterion for e in entries if e.tied]
-    higher = METRICS[metric].higher_is_better
+def paired_beaten(frame: pd.DataFrame, metric: str, entries: list[Entry]) -> list[str]:
+    """The tied criteria that the best still beats paired by seed (interval of differences excludes 0)."""
+    best, higher = entries[0], METRICS[metric].higher_is_better
     beaten = []
-    for other in tied:
+    for other in (e.criterion for e in entries if e.tied):
         diff = paired_difference(frame, metric, best.criterion, other)
         if diff.has_interval and (diff.low > 0 if higher else diff.high < 0):
             beaten.append(other)
+    return beaten
+
+
+def paired_sentence(entries: list[Entry], beaten: list[str]) -> str:
+    """For a too-close-to-call leaderboard: which tied criteria the best still beats paired by seed."""
     if not beaten:
         return " Paired by seed (runs with the same seed share their split), it beats none of them either."
-    rest = [c for c in tied if c not in beaten]
+    rest = [e.criterion for e in entries if e.tied and e.criterion not in beaten]
     text = (
-        f" Paired by seed (runs with the same seed share their split), {best.criterion} beats "
+        f" Paired by seed (runs with the same seed share their split), {entries[0].criterion} beats "
         f"{', '.join(beaten)}: the 95% interval of the per-seed difference excludes 0"
     )
     return text + (f"; {', '.join(rest)} stay too close." if rest else ".")
@@ -227,6 +231,22 @@ def heavy_checks(frame: pd.DataFrame) -> list[Part]:
     return [status_line(label, outcome, text)]
 
 
+def in_short(winners: Counter[str], paired_winners: Counter[str], spoken: int) -> str:
+    """The closing line: outright winners first, then winners only paired by seed."""
+    if winners:
+        name, count = winners.most_common(1)[0]
+        text = f"In short: {name} wins {count} of {spoken} headline metrics outright"
+    else:
+        text = f"In short: no criterion wins any of the {spoken} headline metrics outright"
+    if paired_winners:
+        name, count = paired_winners.most_common(1)[0]
+        return text + (
+            f"; paired by seed, {name} beats every other criterion on {count} more (weaker "
+            "evidence: many criteria are compared, with no correction for that)."
+        )
+    return text + ("." if winners else "; the evidence is too weak to tell them apart.")
+
+
 def verdict_section(study: StudyData) -> Section:
     section = Section("verdict", "Verdict")
     if study.main.empty:
@@ -235,14 +255,19 @@ def verdict_section(study: StudyData) -> Section:
     for title, frame in study.groups(study.main):
         section.add(heading(title))
         winners: Counter[str] = Counter()
+        paired_winners: Counter[str] = Counter()  # best of all, paired by seed, but not outright
         spoken = 0
         for metric in HEADLINE:
             entries = leaderboard(frame, metric, METRICS[metric].higher_is_better)
             if not entries:
                 continue
             sentence, winner = metric_sentence(metric, entries)
-            if entries[0].summary.has_interval and any(e.tied for e in entries) and "seed" in frame:
-                sentence += paired_sentence(frame, metric, entries)
+            tied = [e for e in entries if e.tied]
+            if entries[0].summary.has_interval and tied and "seed" in frame:
+                beaten = paired_beaten(frame, metric, entries)
+                sentence += paired_sentence(entries, beaten)
+                if len(beaten) == len(tied):
+                    paired_winners[entries[0].criterion] += 1
             section.add(para(sentence))
             spoken += 1
             if winner:
@@ -254,16 +279,8 @@ def verdict_section(study: StudyData) -> Section:
                     "in these runs."
                 )
             )
-        elif winners:
-            name, count = winners.most_common(1)[0]
-            section.add(para(f"In short: {name} wins {count} of {spoken} headline metrics outright."))
         else:
-            section.add(
-                para(
-                    f"In short: no criterion wins any of the {spoken} headline metrics outright; "
-                    "the evidence is too weak to tell them apart."
-                )
-            )
+            section.add(para(in_short(winners, paired_winners, spoken)))
         noise = noise_of(str(frame["data"].iloc[0]))
         if noise is not None:
             family, values = noise
