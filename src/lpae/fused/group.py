@@ -178,12 +178,13 @@ def train_group(
         return sequential(specs, paths, overwrite)
     # Members with the same data settings (split, preprocessing) share their prepared data.
     prepared: dict[str, tuple[PreparedData, Tensor, Tensor]] = {}
+    member_data = []
     for config in configs:
         key = json.dumps(config["data"], sort_keys=True)
         if key not in prepared:
             data = prepare_data(config, dataset)
             prepared[key] = (data, data.tensor("train"), data.tensor("val"))
-    member_data = [prepared[json.dumps(config["data"], sort_keys=True)] for config in configs]
+        member_data.append(prepared[key])
     x_trains = [train for _, train, _ in member_data]
     x_vals = [val for _, _, val in member_data]
     models = [init_model(config, spec.train.seed) for config, spec in zip(configs, specs, strict=True)]
