@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pandas as pd
 import pytest
 
 from lpae.data import DataWarning, is_file_spec, load, normalize_spec
+from lpae.data.convert import FileOptions, Raw
 from lpae.data.delimited import has_header
+from lpae.data.files import FORMATS, Format
 
 rng = np.random.default_rng(0)
 
@@ -170,6 +173,7 @@ def test_non_numeric_and_constant_columns_are_dropped_with_warnings(tmp_path: Pa
     assert "non-numeric column(s) name (e.g. 'x')" in messages
     assert "constant column(s) const (= 5)" in messages
     assert dataset.info["columns"] == ["a", "b"] and dataset.x.tolist()[0] == [1.0, 2.0]
+    assert dataset.info["dropped_non_numeric"] == ["name"] and dataset.info["dropped_constant"] == ["const"]
 
 
 def test_nan_drop_drops_rows_and_labels(tmp_path: Path) -> None:
@@ -241,3 +245,29 @@ def test_sixteen_bit_png_keeps_its_values(tmp_path: Path) -> None:
         save_png(tmp_path / "deep" / f"{name}.png", pixels)
     dataset = load(str(tmp_path / "deep"))
     assert dataset.shape == (1, 6, 8) and np.array_equal(dataset.x[0, 0], pixels.astype(np.float32))
+
+
+def test_new_format_is_one_reader_one_registry_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A toy format (whitespace-separated columns) gets spec detection, options and every check."""
+
+    def read_toy(path: Path, options: FileOptions) -> Raw:
+        return Raw(pd.read_csv(path, sep=r"\s+"), label_column=options.label)
+
+    monkeypatch.setitem(FORMATS, ".toy", Format("toy", read_toy, ("label",)))
+    assert is_file_spec("table.toy")
+    path = tmp_path / "t.toy"
+    path.write_text("a b c kind\n1 2 0 p\n3 5 0 q\n4 1 0 p\n")
+    with pytest.warns(DataWarning, match="dropping constant column"):
+        dataset = load(f"{path}:label=kind")
+    assert dataset.x.tolist() == [[1, 2], [3, 5], [4, 1]] and dataset.y.tolist() == [0, 1, 0]
+    assert dataset.info["columns"] == ["a", "b"] and dataset.info["classes"] == ["p", "q"]
+    path.write_text("a b\n1 2\nnan 5\n4 1\n7 7\n")
+    with pytest.raises(ValueError, match=r"1 NaN or infinite value\(s\) in column\(s\) a \(1\)"):
+        load(str(path))
+    with pytest.raises(ValueError, match=r"option\(s\) key do not apply; a \.toy file takes only label"):
+        load(f"{path}:key=x")
+    unknown = tmp_path / "t.xyz"
+    unknown.write_text("1\n")
+    known = "csv, tsv, parquet, npy, npz, IDX (.idx, -idx3-ubyte, optionally .gz), toy or a folder of PNG"
+    with pytest.raises(ValueError, match=f"unknown file type '.xyz'; lpae reads {re.escape(known)}"):
+        load(str(unknown))

@@ -9,11 +9,11 @@ data to image_size x image_size (needed for a folder of images of mixed sizes).
 """
 
 from lpae.data import images, keel, mnist, sklearn_sets, synthetic  # noqa: F401  (register the sets)
+from lpae.data.convert import check_nan_policy
 from lpae.data.dataset import Dataset, DataWarning, Splits, split_indices
 from lpae.data.files import looks_like_path, read_file
 from lpae.data.preprocess import Preprocessor, default_method, fit_preprocessor
 from lpae.data.registry import DATASETS, missing_requirement
-from lpae.data.tables import check_nan_policy
 
 
 def is_file_spec(spec: str) -> bool:

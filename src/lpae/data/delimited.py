@@ -1,4 +1,4 @@
-"""CSV and TSV files: text checks, header detection, a fast strict parse with pyarrow.
+"""CSV and TSV files: their readers; text checks, header detection, a fast strict parse with pyarrow.
 
 - A file with a NUL byte or bytes that are not UTF-8 in its first 64 KiB is not a text table
   (a binary file named .csv): an error, before any parsing.
@@ -21,8 +21,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from lpae.data.convert import FileOptions, Raw
+
 SNIFF_BYTES = 1 << 16
 SNIFF_ROWS = 20
+
+
+def read_csv(path: Path, options: FileOptions) -> Raw:
+    return Raw(read_delimited(path, ","), label_column=options.label)
+
+
+def read_tsv(path: Path, options: FileOptions) -> Raw:
+    return Raw(read_delimited(path, "\t"), label_column=options.label)
 
 
 def read_delimited(path: Path, delimiter: str) -> pd.DataFrame:

@@ -7,36 +7,93 @@ is not supported, since ':' starts the options.
 
 Options: ``label=COLUMN`` (csv, tsv, parquet) or ``label=ARRAY`` (npz); ``key=ARRAY`` (npz).
 
-| path | read as |
-|---|---|
-| .csv, .tsv (.txt with tabs is not guessed) | text table, header detected (lpae.data.delimited) |
-| .parquet, .pq | table (pandas + pyarrow) |
-| .npy, .npz | arrays (lpae.data.arrays) |
-| IDX: *.idx, *-idx3-ubyte, *-ubyte, each optionally .gz | MNIST-style arrays (lpae.data.idx) |
-| a folder | PNG / JPEG images (lpae.data.folder) |
+| path | reader | reads |
+|---|---|---|
+| .csv, .tsv (.txt with tabs is not guessed) | delimited.read_csv, read_tsv | table, header detected |
+| .parquet, .pq | read_parquet (below) | table (pandas + pyarrow) |
+| .npy, .npz | arrays.read_npy, read_npz | arrays |
+| IDX: *.idx, *-idx3-ubyte, *-ubyte, each optionally .gz | idx.read_idx | MNIST-style arrays |
+| a folder | folder.read_image_folder | PNG / JPEG images |
 
-Before any format is tried: a missing path, an unreadable file and an empty file are errors.
+:func:`read_file` reads a spec top to bottom: split the spec into path and options; a missing
+path, an unreadable file and an empty file are errors; look the format up in :data:`FORMATS`;
+refuse options the format does not take; the format's reader returns a table or an array
+(a :class:`~lpae.data.convert.Raw`); :func:`~lpae.data.convert.to_dataset` applies every check
+(labels, non-numeric and constant columns, NaN policy, shapes) and returns the Dataset.
+
+To add a format: write one small reader ``read_xyz(path: Path, options: FileOptions) -> Raw``
+that returns the file's table (a DataFrame, with ``label_column=options.label``) or its array of
+samples (with ``labels`` when the format has them), raising ValueError naming the path for a file
+it cannot parse; then add one line to :data:`FORMATS`, e.g.
+``".xyz": Format("xyz", read_xyz, ("label",))``. Nothing else changes: the suffix makes a spec
+a file path, and every check and message of lpae.data.convert applies to the new format.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from lpae.data.arrays import read_npy, read_npz
+from lpae.data.convert import FileOptions, Raw, to_dataset
 from lpae.data.dataset import Dataset
-from lpae.data.delimited import read_delimited
+from lpae.data.delimited import read_csv, read_tsv
 from lpae.data.folder import read_image_folder
 from lpae.data.idx import is_idx_name, read_idx
-from lpae.data.tables import table_to_dataset
 from lpae.spec import parse
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
-ARRAY_SUFFIXES = (".npy", ".npz")
-KNOWN = "csv, tsv, parquet, npy, npz, IDX (.idx, -idx3-ubyte, optionally .gz) or a folder of PNG/JPEG images"
-OPTIONS = {"label": "label column or array", "key": "array in an .npz file"}
+OPTIONS = {"label": "label column or array", "key": "array in an .npz file"}  # the fields of FileOptions
+FOLDER = "folder"  # FORMATS key of a folder; every other key but IDX is a suffix, with its dot
+IDX = "idx"  # FORMATS key of IDX files, found by name (train-images-idx3-ubyte.gz has no one suffix)
+
+
+def read_parquet(path: Path, options: FileOptions) -> Raw:
+    try:
+        return Raw(pd.read_parquet(path), label_column=options.label)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ValueError(f"{path}: not a readable parquet file ({error})") from None
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format: its name in messages, its reader, and the spec options it takes."""
+
+    name: str
+    read: Callable[[Path, FileOptions], Raw]
+    options: tuple[str, ...] = ()
+
+
+FORMATS: dict[str, Format] = {
+    ".csv": Format("csv", read_csv, ("label",)),
+    ".tsv": Format("tsv", read_tsv, ("label",)),
+    ".parquet": Format("parquet", read_parquet, ("label",)),
+    ".pq": Format("parquet", read_parquet, ("label",)),
+    ".npy": Format("npy", read_npy),
+    ".npz": Format("npz", read_npz, ("label", "key")),
+    IDX: Format("IDX (.idx, -idx3-ubyte, optionally .gz)", read_idx),
+    FOLDER: Format("a folder of PNG/JPEG images", read_image_folder),
+}
+
+
+def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> Dataset:
+    """Load the file or folder a data spec names (the steps in the module docstring)."""
+    path, options = file_options(spec)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder")
+    if not path.is_dir():
+        check_readable(path)
+    file_format = FORMATS.get(format_key(path))
+    if file_format is None:
+        raise ValueError(
+            f"{path}: unknown file type {path.suffix or '(no extension)'!r}; lpae reads {known_formats()}"
+        )
+    reject_options(path, options, file_format.options)
+    raw = file_format.read(path, FileOptions(options.get("label"), options.get("key"), image_size))
+    return to_dataset(raw, str(path), nan)
 
 
 def looks_like_path(name: str, registered: bool) -> bool:
@@ -44,7 +101,7 @@ def looks_like_path(name: str, registered: bool) -> bool:
     if "/" in name or "\\" in name:
         return True
     path = Path(name)
-    if path.suffix.lower() in TABLE_SUFFIXES + ARRAY_SUFFIXES or is_idx_name(path):
+    if path.suffix.lower() in FORMATS or is_idx_name(path):
         return True
     return not registered and path.exists()
 
@@ -65,35 +122,6 @@ def file_options(spec: str) -> tuple[Path, dict[str, str]]:
     return Path(name.strip()), options
 
 
-def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> Dataset:
-    """Load the file or folder a data spec names."""
-    path, options = file_options(spec)
-    if not path.exists():
-        raise ValueError(f"{path}: no such file or folder")
-    if path.is_dir():
-        reject_options(path, options, ())
-        return read_image_folder(path, nan, image_size)
-    check_readable(path)
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        reject_options(path, options, ("label",))
-        frame = read_delimited(path, "\t" if suffix == ".tsv" else ",")
-        return table_to_dataset(frame, str(path), options.get("label"), nan)
-    if suffix in (".parquet", ".pq"):
-        reject_options(path, options, ("label",))
-        return table_to_dataset(read_parquet(path), str(path), options.get("label"), nan)
-    if suffix == ".npy":
-        reject_options(path, options, ())
-        return read_npy(path, nan)
-    if suffix == ".npz":
-        reject_options(path, options, ("label", "key"))
-        return read_npz(path, nan, options.get("key"), options.get("label"))
-    if is_idx_name(path):
-        reject_options(path, options, ())
-        return read_idx(path, nan)
-    raise ValueError(f"{path}: unknown file type {path.suffix or '(no extension)'!r}; lpae reads {KNOWN}")
-
-
 def check_readable(path: Path) -> None:
     """Open the file once: permission problems and empty files are reported before parsing."""
     try:
@@ -107,16 +135,23 @@ def check_readable(path: Path) -> None:
         raise ValueError(f"{path}: the file is empty")
 
 
+def format_key(path: Path) -> str:
+    """The FORMATS key of an existing path: FOLDER, its suffix, or IDX for an IDX file name."""
+    if path.is_dir():
+        return FOLDER
+    suffix = path.suffix.lower()
+    return IDX if suffix not in FORMATS and is_idx_name(path) else suffix
+
+
+def known_formats() -> str:
+    """'csv, tsv, ... or a folder of PNG/JPEG images': every format's name, once, for a message."""
+    names = dict.fromkeys(file_format.name for key, file_format in FORMATS.items() if key != FOLDER)
+    return ", ".join(names) + " or " + FORMATS[FOLDER].name
+
+
 def reject_options(path: Path, options: dict[str, str], allowed: tuple[str, ...]) -> None:
     extra = sorted(set(options) - set(allowed))
     if extra:
         kind = "a folder" if path.is_dir() else f"a {path.suffix or 'IDX'} file"
         takes = f"takes only {', '.join(allowed)}" if allowed else "takes no options"
         raise ValueError(f"{path}: option(s) {', '.join(extra)} do not apply; {kind} {takes}")
-
-
-def read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise ValueError(f"{path}: not a readable parquet file ({error})") from None

@@ -1,4 +1,4 @@
-"""A folder of images (PNG or JPEG) as an image Dataset.
+"""A folder of images (PNG or JPEG): its reader.
 
 - Images directly in the folder are unlabelled; with sub-folders (and no loose images), each
   sub-folder is a class, labelled 0..K-1 in sorted order of the names (as torchvision's
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lpae.data.arrays import image_dataset
-from lpae.data.dataset import Dataset, DataWarning
+from lpae.data.convert import FileOptions, Raw
+from lpae.data.dataset import DataWarning
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 COLOUR_MODES = ("RGB", "RGBA", "P", "CMYK", "YCbCr", "LAB", "HSV", "PA", "RGBX")
@@ -55,13 +55,13 @@ def skip(folder: Path, others: list[Path]) -> None:
         )
 
 
-def read_image_folder(folder: Path, nan: str, image_size: int | None) -> Dataset:
+def read_image_folder(folder: Path, options: FileOptions) -> Raw:
     paths, labels, classes = list_images(folder)
     if not paths:
         raise ValueError(f"{folder}: no PNG or JPEG images in this folder")
     headers = [image_header(path) for path in paths]  # (size, mode) read without decoding pixels
     colour = any(mode in COLOUR_MODES for _, mode in headers)
-    if image_size is None:
+    if options.image_size is None:
         sizes = {size: path for (size, _), path in zip(headers, paths, strict=True)}
         if len(sizes) > 1:
             (size_a, path_a), (size_b, path_b) = list(sizes.items())[:2]
@@ -69,11 +69,12 @@ def read_image_folder(folder: Path, nan: str, image_size: int | None) -> Dataset
                 f"{folder}: images have different sizes ({path_a.name} is {size_a[0]}x{size_a[1]}, "
                 f"{path_b.name} is {size_b[0]}x{size_b[1]}); pass --image-size N to resize them to N x N"
             )
-    arrays = [read_image(path, colour, image_size) for path in paths]  # each (C, H, W)
-    y = None if labels is None else np.asarray(labels, dtype=np.int64)
-    dataset = image_dataset(np.stack(arrays), y, str(folder), nan)
-    dataset.info.update({"files": len(paths), "classes": classes or None, "image_size": image_size})
-    return dataset
+    arrays = [read_image(path, colour, options.image_size) for path in paths]  # each (C, H, W)
+    return Raw(
+        np.stack(arrays),  # (N, C, H, W)
+        labels=None if labels is None else np.asarray(labels, dtype=np.int64),
+        info={"files": len(paths), "classes": classes or None, "image_size": options.image_size},
+    )
 
 
 def image_header(path: Path) -> tuple[tuple[int, int], str]:

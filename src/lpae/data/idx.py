@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lpae.data.arrays import array_to_dataset, labels_from_array
-from lpae.data.dataset import Dataset
+from lpae.data.convert import FileOptions, Raw
 
 IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
@@ -67,12 +66,10 @@ def labels_sibling(path: Path) -> Path | None:
     return None
 
 
-def read_idx(path: Path, nan: str) -> Dataset:
+def read_idx(path: Path, options: FileOptions) -> Raw:
     x = read_idx_array(path)
-    y = None
     labels_path = labels_sibling(path)
-    if labels_path is not None:
-        y = labels_from_array(read_idx_array(labels_path), len(x), str(labels_path))
-    dataset = array_to_dataset(x, y, str(path), nan)
-    dataset.info["labels_file"] = None if labels_path is None else str(labels_path)
-    return dataset
+    if labels_path is None:
+        return Raw(x, info={"labels_file": None})
+    labels = read_idx_array(labels_path)
+    return Raw(x, labels=labels, labels_source=str(labels_path), info={"labels_file": str(labels_path)})

