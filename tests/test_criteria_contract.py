@@ -151,10 +151,10 @@ def test_plain_loss_is_zero_and_stationary_at_perfect_reconstruction(spec: str) 
 @pytest.mark.parametrize("spec", LIKELIHOOD_SPECS + UNIT_SPECS)
 def test_likelihood_flags(spec: str) -> None:
     crit = criteria.build(spec, feature_shape=FEATURES)
-    entry, _ = criteria.CRITERIA.resolve(spec)
-    assert crit.is_likelihood == (entry.name != "bernoulli")
-    assert entry.tags["likelihood"] == crit.is_likelihood
-    assert entry.tags["support"] == crit.support
+    tags = criteria.describe(spec)
+    assert crit.is_likelihood == (tags.name != "bernoulli")
+    assert tags.likelihood == crit.is_likelihood
+    assert tags.support == crit.support
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ def test_bernoulli_is_binary_cross_entropy() -> None:
     expected = -(x * np.log(lam) + (1 - x) * np.log1p(-lam)).sum(axis=1)
     np.testing.assert_allclose(nll("bernoulli", x, logits), expected, rtol=1e-10)
     entry, _ = criteria.CRITERIA.resolve("bernoulli")
-    assert "IMPROPER" in entry.summary and entry.tags.get("improper")
+    assert "IMPROPER" in entry.summary and criteria.describe("bernoulli").improper
 
 
 # --- densities integrate to 1 -------------------------------------------------------------------

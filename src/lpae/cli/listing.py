@@ -11,17 +11,15 @@ from lpae.cli.show import console
 @app.command()
 def losses() -> None:
     """List the registered criteria: arguments with defaults and ranges, likelihood or not, support."""
-    from lpae.criteria import CRITERIA
+    from lpae.criteria import CRITERIA, criterion_class
 
     table = Table(title="criteria (spec: name:arg,key=value; shown with their defaults)")
     for column in ("spec", "likelihood", "support", "what it is", "arguments"):
         table.add_column(column)
     for entry in CRITERIA.entries():
-        if entry.tags.get("improper"):
-            likelihood = "no: improper"
-        else:
-            likelihood = "yes" if entry.tags.get("likelihood") else "no"
-        support = {"real": "real", "unit": "(0, 1)"}.get(str(entry.tags.get("support", "real")), "?")
+        family = criterion_class(entry.name)
+        likelihood = "no: improper" if family.improper else "yes" if family.is_likelihood else "no"
+        support = {"real": "real", "unit": "(0, 1)"}.get(family.support, "?")
         arguments = "; ".join(p.describe() + (f": {p.help}" if p.help else "") for p in entry.params)
         table.add_row(entry.signature(), likelihood, support, entry.summary, arguments)
     console.print(table)

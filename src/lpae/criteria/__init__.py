@@ -1,6 +1,8 @@
 """Reconstruction criteria: plain L_p-family losses and decoder likelihoods.
 
-``build(spec)`` makes a criterion from its spec string; ``available()`` lists the names.
+``build(spec)`` makes a criterion from its spec string; ``available()`` lists the names;
+``describe(spec)`` answers the tags each family declares once, on its class (likelihood,
+support, robust, energy: lpae.criteria.base), for whoever needs a fact about a criterion.
 Each family lives in its own module and registers itself on import, in the order that
 ``lpae losses`` lists them. ``calibrated_nll`` scores the residuals of any model under a
 likelihood family at its maximum-likelihood scale (and shape): the common yardstick for models
@@ -14,7 +16,17 @@ from lpae.criteria import lp, lpnorm, robust, barron  # noqa: F401
 from lpae.criteria import gaussian, laplace, gennorm, student_t, barron_nll, unit  # noqa: F401
 
 # isort: on
-from lpae.criteria.base import CRITERIA, Criterion, available, build, normalize, per_sample
+from lpae.criteria.base import (
+    CRITERIA,
+    Criterion,
+    CriterionTags,
+    available,
+    build,
+    criterion_class,
+    describe,
+    normalize,
+    per_sample,
+)
 from lpae.criteria.calibrated import CalibratedNLL, calibrated_nll
 from lpae.criteria.torch_losses import (
     BarronLoss,
@@ -39,9 +51,12 @@ __all__ = [
     "LpNormLoss",
     "CalibratedNLL",
     "Criterion",
+    "CriterionTags",
     "available",
     "build",
     "calibrated_nll",
+    "criterion_class",
+    "describe",
     "normalize",
     "per_sample",
 ]

@@ -61,6 +61,7 @@ class Barron(ElementwiseLoss):
     """sum over features of rho(x_hat - x, alpha, c)."""
 
     name = "barron"
+    robust = True
 
     def __init__(
         self, alpha: float | str, c: float = 1.0, feature_shape: Sequence[int] | None = None, **_: Any
@@ -90,6 +91,4 @@ CRITERIA.register(
         Param("c", Number(low=0), 1.0, help="scale of the quadratic bowl"),
     ],
     summary="Barron's general adaptive robust loss rho(r, alpha, c)",
-    likelihood=False,
-    support="real",
 )

@@ -89,6 +89,4 @@ CRITERIA.register(
         scale_param(),
     ],
     summary="Barron's adaptive loss as a normalised density: rho + log c + log Z(alpha)",
-    likelihood=True,
-    support="real",
 )

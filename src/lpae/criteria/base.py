@@ -16,6 +16,19 @@ learned scale or shape parameters train with the model (../shared/DESIGN.md).
 - ``learned()``: learned parameters for metrics.json, keys ``learned_p``, ``learned_df``,
   ``learned_alpha``, ``learned_scale`` (means over features) where the criterion has them.
 
+Tags, declared once per family as class attributes (``describe(spec)`` answers them for a spec;
+a family whose tags depend on its spec values overrides the classmethod ``tags``):
+
+- ``is_likelihood``, ``support`` as above; ``improper``: a likelihood's form that is not
+  normalised on continuous data (the Bernoulli baseline), listed as such.
+- ``robust``: a heavy-tail-robust criterion, the family the study verdict expects to win on
+  heavy-tailed noise: lp with p <= 1, huber, l1l2, laplace, student_t, barron, cauchy, gennorm.
+- ``energy``: the exponent q when the criterion sees the residual through |r|^q, so that its
+  own reconstruction error is the power mean of order q (``recon_l{q}``): lp:q and gaussian
+  (q = 2), laplace (q = 1), gennorm with a fixed p minimise the sum of |r|^q at a fixed scale,
+  lpnorm:q its per-sample root. None for the others. The verdict's L2 family is the criteria
+  with q = 2 that are not robust.
+
 Factories are called as ``factory(**spec_values, feature_shape=shape)``: ``feature_shape`` (the
 shape of one sample, or None when unknown) sizes per-feature parameters; families without such
 parameters ignore it.
@@ -23,9 +36,10 @@ parameters ignore it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from lpae.spec import Registry
@@ -38,18 +52,38 @@ def per_sample(elementwise: Tensor) -> Tensor:
     return elementwise.reshape(elementwise.shape[0], -1).sum(dim=1)
 
 
+@dataclass(frozen=True)
+class CriterionTags:
+    """The tags of one criterion spec (module docstring), as ``describe(spec)`` returns them."""
+
+    name: str
+    likelihood: bool
+    improper: bool
+    support: str
+    robust: bool
+    energy: float | None
+
+
 class Criterion(nn.Module):
     """Base class of every reconstruction criterion (see the module docstring)."""
 
     name: ClassVar[str] = ""
     n_outputs: int = 1
     is_likelihood: ClassVar[bool] = False
+    improper: ClassVar[bool] = False
     support: ClassVar[str] = "real"
+    robust: ClassVar[bool] = False
+    energy: ClassVar[float | None] = None
 
     def __init__(self, **spec_values: Any) -> None:
         super().__init__()
         # Resolved spec parameters, kept for the canonical spec string and config.json.
         self.spec_values = dict(spec_values)
+
+    @classmethod
+    def tags(cls, values: Mapping[str, Any]) -> CriterionTags:
+        """The family's tags for resolved spec ``values`` (the class attributes by default)."""
+        return CriterionTags(cls.name, cls.is_likelihood, cls.improper, cls.support, cls.robust, cls.energy)
 
     def forward(self, x: Tensor, out: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -110,6 +144,20 @@ def build(spec: str, **context: Any) -> Criterion:
     return CRITERIA.build(spec, **context)
 
 
+def criterion_class(name: str) -> type[Criterion]:
+    """The class registered under ``name``: its class attributes are the family's tags."""
+    factory = CRITERIA.entry(name).factory
+    if not (isinstance(factory, type) and issubclass(factory, Criterion)):
+        raise TypeError(f"criterion {name!r} must be registered with its Criterion class, got {factory!r}")
+    return factory
+
+
+def describe(spec: str) -> CriterionTags:
+    """The tags of the criterion a spec names: ``describe("lp:0.5").robust`` is True."""
+    entry, values = CRITERIA.resolve(spec)
+    return criterion_class(entry.name).tags(values)
+
+
 def available() -> list[str]:
     """Registered criterion names (aliases not included)."""
     return CRITERIA.names()
@@ -118,12 +166,3 @@ def available() -> list[str]:
 def normalize(spec: str) -> str:
     """Canonical form of a criterion spec."""
     return CRITERIA.normalize(spec)
-
-
-def as_float(value: float | Tensor) -> float:
-    return float(value.detach().mean()) if isinstance(value, Tensor) else float(value)
-
-
-def positive_floor(raw: Tensor, floor: float) -> Tensor:
-    """softplus(raw) + floor: an unconstrained parameter mapped to (floor, inf)."""
-    return torch.nn.functional.softplus(raw) + floor

@@ -28,6 +28,7 @@ class Gaussian(PowerFamily):
     """Normal decoder N(mu, sigma^2) per feature."""
 
     name = "gaussian"
+    energy = 2.0
     kappa = math.sqrt(2.0)
 
     def __init__(
@@ -47,6 +48,4 @@ CRITERIA.register(
     Gaussian,
     [scale_param()],
     summary="Gaussian NLL 0.5 (r/sigma)^2 + log sigma + 0.5 log(2 pi); calibrated = sigma-VAE",
-    likelihood=True,
-    support="real",
 )

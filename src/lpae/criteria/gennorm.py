@@ -17,12 +17,13 @@ predicted scales use the element-wise formula (lpae.criteria.power_family).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
 
-from lpae.criteria.base import CRITERIA
+from lpae.criteria.base import CRITERIA, CriterionTags
 from lpae.criteria.power_family import PowerFamily
 from lpae.criteria.scale import Shape, scale_param
 from lpae.spec import Number, Param
@@ -35,6 +36,7 @@ class GenNorm(PowerFamily):
     """Generalized-normal decoder with fixed or learned shape p (see the module docstring)."""
 
     name = "gennorm"
+    robust = True
 
     def __init__(
         self,
@@ -45,6 +47,12 @@ class GenNorm(PowerFamily):
     ) -> None:
         super().__init__(scale, feature_shape, p=p)
         self.shape = Shape(p, *P_LEARNED_RANGE, init=P_LEARNED_START)
+
+    @classmethod
+    def tags(cls, values: Mapping[str, Any]) -> CriterionTags:
+        """Energy |r|^p when p is fixed; a learned p has none."""
+        p = values["p"]
+        return replace(super().tags(values), energy=None if p == "learned" else float(p))
 
     def power(self) -> float | Tensor:
         return self.shape.value()
@@ -65,6 +73,4 @@ CRITERIA.register(
         scale_param(),
     ],
     summary="generalized normal NLL (|r|/a)^p + log(2a) + lgamma(1/p) - log p: L_p as a likelihood",
-    likelihood=True,
-    support="real",
 )

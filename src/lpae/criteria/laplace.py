@@ -25,6 +25,8 @@ class LaplaceNLL(PowerFamily):
     """Laplace decoder with location mu and scale b per feature."""
 
     name = "laplace"
+    robust = True
+    energy = 1.0
     kappa = 1.0
 
     def __init__(
@@ -44,6 +46,4 @@ CRITERIA.register(
     LaplaceNLL,
     [scale_param()],
     summary="Laplace NLL |r|/b + log(2b); calibrated b = mean |r|",
-    likelihood=True,
-    support="real",
 )

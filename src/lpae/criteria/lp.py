@@ -19,11 +19,13 @@ plain formula for element-wise use (``reduction="none"`` of the torch-style clas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
 
-from lpae.criteria.base import CRITERIA, ElementwiseLoss, check_pair
+from lpae.criteria.base import CRITERIA, CriterionTags, ElementwiseLoss, check_pair
 from lpae.criteria.power import power_sum
 from lpae.spec import Number, Param
 
@@ -53,6 +55,12 @@ class Lp(ElementwiseLoss):
         self.p = float(p)
         self.eps = resolve_eps(self.p, eps)
 
+    @classmethod
+    def tags(cls, values: Mapping[str, Any]) -> CriterionTags:
+        """Energy |r|^p; robust (at most linear tails) for p <= 1."""
+        p = float(values["p"])
+        return replace(super().tags(values), robust=p <= 1, energy=p)
+
     def elementwise(self, residual: Tensor) -> Tensor:
         return lp_energy(residual, self.p, self.eps)
 
@@ -74,8 +82,6 @@ CRITERIA.register(
         ),
     ],
     summary="sum |r|^p, the generalized-normal energy (smoothed near 0 for p <= 1)",
-    likelihood=False,
-    support="real",
 )
 CRITERIA.alias("l1", "lp:1")
 CRITERIA.alias("l2", "lp:2")

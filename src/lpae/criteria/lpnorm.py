@@ -16,13 +16,14 @@ The inner sum is lp's fused kernel (lpae.criteria.power.power_sum).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from lpae.criteria.base import CRITERIA, Criterion, check_pair
+from lpae.criteria.base import CRITERIA, Criterion, CriterionTags, check_pair
 from lpae.criteria.power import power_sum
 from lpae.spec import Number, Param
 
@@ -38,6 +39,11 @@ class LpNorm(Criterion):
         super().__init__(p=p, eps=eps)
         self.p = float(p)
         self.eps = float(eps)
+
+    @classmethod
+    def tags(cls, values: Mapping[str, Any]) -> CriterionTags:
+        """A function of sum |r|^p per sample: energy p."""
+        return replace(super().tags(values), energy=float(values["p"]))
 
     def distance(self, residual: Tensor) -> Tensor:
         """d_{p,eps} of each sample of ``residual`` (B, ...) -> (B,)."""
@@ -61,6 +67,4 @@ CRITERIA.register(
         Param("eps", Number(low=0, low_open=False), 1e-3, help="smoothing; 0 = exact norm"),
     ],
     summary="per-sample distance ||r||_p = (sum |r|^p)^(1/p), smoothed at r = 0",
-    likelihood=False,
-    support="real",
 )

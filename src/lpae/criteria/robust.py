@@ -28,6 +28,7 @@ from lpae.spec import Number, Param
 
 class Huber(ElementwiseLoss):
     name = "huber"
+    robust = True
 
     def __init__(self, delta: float = 1.0, feature_shape: Sequence[int] | None = None, **_: Any) -> None:
         super().__init__(delta=delta)
@@ -39,6 +40,7 @@ class Huber(ElementwiseLoss):
 
 class L1L2(ElementwiseLoss):
     name = "l1l2"
+    robust = True
 
     def __init__(self, w: float = 0.5, feature_shape: Sequence[int] | None = None, **_: Any) -> None:
         super().__init__(w=w)
@@ -72,6 +74,7 @@ class LogCosh(ElementwiseLoss):
 
 class Cauchy(ElementwiseLoss):
     name = "cauchy"
+    robust = True
 
     def __init__(self, c: float = 1.0, feature_shape: Sequence[int] | None = None, **_: Any) -> None:
         super().__init__(c=c)
@@ -86,38 +89,28 @@ CRITERIA.register(
     Huber,
     [Param("delta", Number(low=0), 1.0, help="where the quadratic part turns linear")],
     summary="Huber: 0.5 r^2 inside |r| <= delta, linear outside",
-    likelihood=False,
-    support="real",
 )
 CRITERIA.register(
     "l1l2",
     L1L2,
     [Param("w", Number(low=0, high=1, low_open=False, high_open=False), 0.5, help="weight of L1")],
     summary="w |r| + (1 - w) r^2",
-    likelihood=False,
-    support="real",
 )
 CRITERIA.register(
     "charbonnier",
     Charbonnier,
     [Param("eps", Number(low=0), 1e-3, help="smoothing width")],
     summary="Charbonnier sqrt(r^2 + eps^2) - eps, a smooth L1",
-    likelihood=False,
-    support="real",
 )
 CRITERIA.register(
     "logcosh",
     LogCosh,
     [],
     summary="log cosh r: quadratic near 0, linear in the tails",
-    likelihood=False,
-    support="real",
 )
 CRITERIA.register(
     "cauchy",
     Cauchy,
     [Param("c", Number(low=0), 1.0, help="scale")],
     summary="Cauchy log(1 + 0.5 (r/c)^2), Barron's alpha = 0",
-    likelihood=False,
-    support="real",
 )

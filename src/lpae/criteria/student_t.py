@@ -35,6 +35,7 @@ class StudentTNLL(LocationScale):
     """Student-t decoder with fixed or learned degrees of freedom."""
 
     name = "student_t"
+    robust = True
 
     def __init__(
         self,
@@ -73,6 +74,4 @@ CRITERIA.register(
         scale_param(),
     ],
     summary="Student-t NLL, heavy tails; df learned as 0.1 + softplus; calibrated scale by Brent",
-    likelihood=True,
-    support="real",
 )

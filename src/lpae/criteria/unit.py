@@ -110,7 +110,8 @@ class BetaNLL(Criterion):
 
 class BernoulliBCE(Criterion):
     name = "bernoulli"
-    is_likelihood = False  # improper on continuous data
+    is_likelihood = False
+    improper = True  # its normaliser on continuous data is missing
     support = "unit"
 
     def __init__(self, feature_shape: Sequence[int] | None = None, **_: Any) -> None:
@@ -133,23 +134,16 @@ CRITERIA.register(
     ContinuousBernoulliNLL,
     [],
     summary="continuous Bernoulli NLL on [0,1]; reconstruction is its mean (not lambda)",
-    likelihood=True,
-    support="unit",
 )
 CRITERIA.register(
     "beta",
     BetaNLL,
     [scale_param("concentration", "learned", modes=("learned", "learned_per_feature", "predicted"))],
     summary="Beta NLL with mean sigmoid(l) and concentration K, data in (0,1)",
-    likelihood=True,
-    support="unit",
 )
 CRITERIA.register(
     "bernoulli",
     BernoulliBCE,
     [],
     summary="binary cross-entropy: IMPROPER on continuous data (not normalised), a baseline only",
-    likelihood=False,
-    improper=True,
-    support="unit",
 )

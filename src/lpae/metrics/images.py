@@ -26,8 +26,15 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from lpae.metrics.registry import Metric, declare
+
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 SSIM_WINDOW = 7
+
+declare(
+    Metric("psnr", "peak signal-to-noise ratio (dB)", "dB", "higher"),
+    Metric("ssim", "structural similarity", "", "higher"),
+)
 
 
 def image_view(shape: Sequence[int], info: dict[str, Any]) -> tuple[int, int, int] | None:

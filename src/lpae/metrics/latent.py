@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from lpae.contrast.distances import check_features, chunks, power_sums_t, transpose_points
 from lpae.contrast.neighbours import nearest_by_key
+from lpae.metrics.registry import LATENT, Metric, declare
 
 KNN_ORDERS = (0.5, 1.0, 2.0)
 N_NEIGHBORS = 5
@@ -48,6 +49,17 @@ KNN_QUERY_ROWS = 1000
 PROBE_MAX_ITER = 300
 BLOCK_BYTES = 32 << 20  # one (block, N) float64 array of power sums
 SUBSET_SEED = 0
+
+declare(
+    Metric("knn_acc_l0.5", "latent kNN accuracy, L0.5 distance", better="higher", groups=(LATENT,)),
+    Metric("knn_acc_l1", "latent kNN accuracy, L1 distance", better="higher", groups=(LATENT,)),
+    Metric("knn_acc_l2", "latent kNN accuracy, L2 distance", better="higher", groups=(LATENT,)),
+    Metric("probe_acc", "latent linear-probe accuracy", better="higher", groups=(LATENT,)),
+    Metric("raw_knn_acc_l0.5", "raw-feature kNN accuracy, L0.5 distance", better="higher"),
+    Metric("raw_knn_acc_l1", "raw-feature kNN accuracy, L1 distance", better="higher"),
+    Metric("raw_knn_acc_l2", "raw-feature kNN accuracy, L2 distance", better="higher"),
+    Metric("raw_probe_acc", "raw-feature linear-probe accuracy", better="higher"),
+)
 
 
 def seeded_subset(n_rows: int, size: int, seed: int = SUBSET_SEED) -> np.ndarray:

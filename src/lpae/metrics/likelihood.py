@@ -42,6 +42,7 @@ import torch
 from scipy import stats
 
 from lpae.criteria import Criterion, build, calibrated_nll
+from lpae.metrics.registry import CROSS_METRIC, LIKELIHOOD, RESIDUAL_FIT, Metric, declare
 from lpae.models import VariationalAutoencoder
 from lpae.spec import format_number
 
@@ -49,6 +50,26 @@ GENNORM_FIT_ELEMENTS = 100_000
 SHAPE_FIT_ELEMENTS = 20_000
 IWAE_SAMPLES = 64
 SUBSAMPLE_SEED = 0
+BPD, NATS = "bits/dim", "nats/sample"
+FITS = (RESIDUAL_FIT,)
+
+declare(
+    Metric(
+        "nll_gennorm_bpd",
+        "calibrated generalized-normal NLL (bits/dim)",
+        BPD,
+        "lower",
+        (CROSS_METRIC, LIKELIHOOD),
+    ),
+    Metric("nll_own_bpd", "NLL under the run's own likelihood (bits/dim)", BPD, "lower", (LIKELIHOOD,)),
+    Metric("elbo", "ELBO (nats per sample)", NATS, "higher", (LIKELIHOOD,)),
+    Metric("iwae", "IWAE bound (nats per sample)", NATS, "higher", (LIKELIHOOD,)),
+    Metric("residual_gennorm_p", "generalized-normal shape of the test residuals", groups=FITS),
+    Metric("residual_t_df", "Student-t degrees of freedom of the test residuals", groups=FITS),
+    # the ML shape behind nll_gennorm_bpd (every residual element of a run, subsampled)
+    Metric("nll_gennorm_p", "shape p of the calibrated generalized normal", groups=FITS),
+    Metric("nll_gennorm_scale", "scale alpha of the calibrated generalized normal", "preprocessed units"),
+)
 
 
 def bits_per_dim(nats_per_sample: float, n_features: int) -> float:

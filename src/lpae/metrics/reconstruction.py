@@ -18,7 +18,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from lpae.metrics.registry import CROSS_METRIC, Metric, declare
+
 POWER_MEAN_ORDERS = (0.5, 1.0, 2.0)
+PREPROCESSED, ORIGINAL = "preprocessed units", "original units"
+CROSS = (CROSS_METRIC,)
+
+declare(
+    Metric("recon_l0.5", "power-mean error, q = 0.5", PREPROCESSED, "lower", CROSS),
+    Metric("recon_l1", "mean absolute error", PREPROCESSED, "lower", CROSS),
+    Metric("recon_l2", "root mean squared error", PREPROCESSED, "lower", CROSS),
+    Metric("recon_linf", "mean of per-sample max |error|", PREPROCESSED, "lower", CROSS),
+    Metric("recon_l0.5_orig", "power-mean error q = 0.5, original units", ORIGINAL, "lower"),
+    Metric("recon_l1_orig", "mean absolute error, original units", ORIGINAL, "lower"),
+    Metric("recon_l2_orig", "root mean squared error, original units", ORIGINAL, "lower"),
+    Metric("recon_linf_orig", "mean max |error|, original units", ORIGINAL, "lower"),
+    Metric("clean_l1", "mean absolute error against the clean signal", PREPROCESSED, "lower", CROSS),
+    Metric("clean_l2", "root mean squared error against the clean signal", PREPROCESSED, "lower", CROSS),
+    Metric("clean_l1_orig", "clean-signal mean absolute error, original units", ORIGINAL, "lower"),
+    Metric("clean_l2_orig", "clean-signal root mean squared error, original units", ORIGINAL, "lower"),
+)
 
 
 def power_mean(residual: np.ndarray, q: float) -> float:

@@ -7,7 +7,7 @@ import pandas as pd
 
 from lpae.study.report import plots
 from lpae.study.report.data import StudyData
-from lpae.study.report.metric_info import CROSS_METRICS, METRICS, direction_word
+from lpae.study.report.metric_info import ANOMALY_METRICS, CROSS_METRICS, METRICS, direction_word
 from lpae.study.report.page import Part, Section, heading, image, para, table
 from lpae.study.report.stats import Entry, leaderboard
 
@@ -50,7 +50,7 @@ def leaderboards_section(study: StudyData) -> Section:
         )
     )
     for title, frame in study.groups(study.main):
-        parts = [leaderboard_part(frame, m) for m in METRICS if not m.startswith("anomaly")]
+        parts = [leaderboard_part(frame, m) for m in METRICS if m not in ANOMALY_METRICS]
         parts = [p for p in parts if p is not None]
         if parts:
             section.add(heading(title))

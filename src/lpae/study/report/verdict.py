@@ -10,12 +10,14 @@ split; the t interval of the per-seed difference excludes 0).
 Known answers (REFERENCES.md, docs/study.md):
 
 - Gaussian-noise synthetic data: the learned generalized-normal shape should come out near 2
-  (|p - 2| <= 0.5), and the L2 family (lp:2, gaussian) should not lose on clean-signal error
-  (its best is the overall best or tied with it).
+  (|p - 2| <= 0.5), and the L2 family (the criteria whose energy is r^2 and that are not
+  robust: lp:2, lpnorm:2, gaussian) should not lose on clean-signal error (its best is the
+  overall best or tied with it).
 - Heavy-tailed synthetic data (Student-t, Laplace, Cauchy noise, or gennorm with p < 2): a
-  robust criterion (lp with p <= 1, huber, l1l2, laplace, student_t, barron, cauchy, gennorm with
-  a learned shape) should have the lowest clean-signal error, clearly below the L2 family:
-  PASS when the intervals are separated or the paired difference is clear, WEAK otherwise.
+  robust criterion (as each criterion declares it, lpae.criteria.describe: lp with p <= 1,
+  huber, l1l2, laplace, student_t, barron, cauchy, gennorm) should have the lowest clean-signal
+  error, clearly below the L2 family: PASS when the intervals are separated or the paired
+  difference is clear, WEAK otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections import Counter
 
 import pandas as pd
 
+from lpae.criteria import describe
 from lpae.data import DATASETS
 from lpae.spec import parse
 from lpae.study.report.data import StudyData
@@ -32,21 +35,20 @@ from lpae.study.report.metric_info import HEADLINE, METRICS
 from lpae.study.report.page import Part, Section, heading, para, status_line
 from lpae.study.report.stats import Entry, leaderboard, paired_difference, relative_gap, summarize
 
-ROBUST_NAMES = {"huber", "l1l2", "laplace", "student_t", "barron", "cauchy", "gennorm"}
 HEAVY_NOISE = {"student_t", "laplace", "cauchy"}
 SHAPE_TOLERANCE = 0.5
 
 
 def criterion_family(spec: str) -> str:
-    """'l2' (lp:2, gaussian), 'robust', or 'other'."""
-    parsed = parse(spec)
-    values = dict(parsed.kwargs)
-    if parsed.name == "lp":
-        p = float(values.get("p", parsed.args[0] if parsed.args else "nan"))
-        return "l2" if p == 2 else "robust" if p <= 1 else "other"
-    if parsed.name == "gaussian":
-        return "l2"
-    return "robust" if parsed.name in ROBUST_NAMES else "other"
+    """'robust', 'l2' (energy r^2 and not robust: lp:2, gaussian), or 'other' (also a criterion
+    this version does not know, from a store written by another)."""
+    try:
+        tags = describe(spec)
+    except ValueError:
+        return "other"
+    if tags.robust:
+        return "robust"
+    return "l2" if tags.energy == 2 else "other"
 
 
 def noise_of(data_spec: str) -> tuple[str, dict[str, str]] | None:
