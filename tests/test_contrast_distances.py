@@ -166,15 +166,6 @@ def test_scan_rejects_bad_sizes() -> None:
         scan(np.zeros((3, 3)), 1.0, n_neighbors=3)
 
 
-def test_torch_is_the_default_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(distances, "numba_available", lambda: False)
-    assert distances.default_backend() == "torch"
-    a = np.random.default_rng(5).random((4, 3))
-    np.testing.assert_allclose(lk_distances(a, a, 0.5), brute_force(a, a, 0.5), rtol=1e-12)
-    with pytest.raises(ValueError, match="needs numba"):
-        power_sums(a, a, 0.5, backend="numba")
-
-
 @pytest.mark.parametrize("k", [0.3, 1.0, 2.0, math.inf])
 def test_relative_contrast_from_power_sums(k: float) -> None:
     from lpae.contrast.distances import relative_contrast, to_distance

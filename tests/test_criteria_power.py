@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,12 +22,11 @@ def reference(residual: np.ndarray, p: float, eps: float) -> np.ndarray:
 
 
 @pytest.fixture(params=["compiled", "torch-one-block", "torch-many-blocks"])
-def block_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each path of the kernel: the compiled one (p in 0.5, 1, 1.5, 2 with x given) and the torch one,
-    in one block or in blocks of 7 elements (1 row per block for 5 x 3 x 4 inputs)."""
-    monkeypatch.setattr(power, "USE_NUMBA", request.param == "compiled")
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Callable[..., torch.Tensor]:
+    """power_sum on each of its paths: the compiled one (p in 0.5, 1, 1.5, 2 with x given) and the
+    torch one, in one block or in blocks of 7 elements (1 row per block for 5 x 3 x 4 inputs)."""
     monkeypatch.setattr(power, "BLOCK_ELEMENTS", 7 if request.param == "torch-many-blocks" else 1 << 23)
-    return str(request.param)
+    return functools.partial(power_sum, compiled=request.param == "compiled")
 
 
 def test_compiled_kernels_cover_the_sqrt_forms() -> None:
@@ -37,15 +38,24 @@ def test_compiled_kernels_cover_the_sqrt_forms() -> None:
     assert power.compiled_op(x.half(), x.half(), 0.5, 0.0) is None
 
 
+def test_compiled_false_takes_the_torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = power.CompiledPowerSum.apply
+    monkeypatch.setattr(power.CompiledPowerSum, "apply", lambda *args: calls.append(1) or real(*args))
+    x, x_hat = torch.zeros(2, 3), torch.ones(2, 3)
+    assert power_sum(x, x_hat, 0.5).tolist() == [3.0, 3.0] and calls == [1]
+    assert power_sum(x, x_hat, 0.5, compiled=False).tolist() == [3.0, 3.0] and calls == [1]
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.01])
 @pytest.mark.parametrize("p", P_VALUES)
-def test_values_and_gradients_match_numpy(p: float, eps: float, block_size: str) -> None:
+def test_values_and_gradients_match_numpy(p: float, eps: float, kernel: Callable[..., torch.Tensor]) -> None:
     rng = np.random.default_rng(0)
     x, x_hat = rng.normal(size=(2, 5, 3, 4))
     x_hat[0, 0, 0] = x[0, 0, 0]  # one exact zero residual
     xt = torch.from_numpy(x).requires_grad_(True)
     ht = torch.from_numpy(x_hat).requires_grad_(True)
-    value = power_sum(xt, ht, p, eps)
+    value = kernel(xt, ht, p, eps)
     np.testing.assert_allclose(value.detach().numpy(), reference(x_hat - x, p, eps), rtol=1e-12, atol=1e-13)
     weights = torch.arange(1.0, 6.0, dtype=torch.float64)
     (value * weights).sum().backward()
@@ -58,13 +68,13 @@ def test_values_and_gradients_match_numpy(p: float, eps: float, block_size: str)
     np.testing.assert_allclose(xt.grad.numpy(), -derivative, rtol=1e-12)
 
 
-def test_learned_p_gradient_with_zero_residuals(block_size: str) -> None:
+def test_learned_p_gradient_with_zero_residuals(kernel: Callable[..., torch.Tensor]) -> None:
     rng = np.random.default_rng(1)
     residual = rng.normal(size=(6, 10))
     residual[2, 3] = residual[5, 0] = 0.0
     p = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     r = torch.from_numpy(residual).requires_grad_(True)
-    value = power_sum(None, r, p)
+    value = kernel(None, r, p)
     np.testing.assert_allclose(value.detach().numpy(), (np.abs(residual) ** 0.8).sum(axis=1), rtol=1e-12)
     value.sum().backward()
     size = np.abs(residual)
@@ -76,23 +86,23 @@ def test_learned_p_gradient_with_zero_residuals(block_size: str) -> None:
 
 @pytest.mark.parametrize("p", [0.5, 1.0, 2.0, 3.3])
 @pytest.mark.parametrize("eps", [0.0, 0.2])
-def test_gradcheck(p: float, eps: float, block_size: str) -> None:
+def test_gradcheck(p: float, eps: float, kernel: Callable[..., torch.Tensor]) -> None:
     generator = torch.Generator().manual_seed(2)
     x = torch.randn(4, 6, generator=generator, dtype=torch.float64, requires_grad=True)
     offset = (0.2 + torch.rand(4, 6, generator=generator, dtype=torch.float64)) * torch.sign(
         torch.randn(4, 6, generator=generator, dtype=torch.float64)
     )
     x_hat = (x.detach() + offset).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a, b: power_sum(a, b, p, eps), (x, x_hat))
+    assert torch.autograd.gradcheck(lambda a, b: kernel(a, b, p, eps), (x, x_hat))
     learned = torch.tensor(p, dtype=torch.float64, requires_grad=True)
     if eps == 0:
-        assert torch.autograd.gradcheck(lambda a, b, q: power_sum(a, b, q), (x, x_hat, learned))
+        assert torch.autograd.gradcheck(lambda a, b, q: kernel(a, b, q), (x, x_hat, learned))
 
 
-def test_float32_and_repeated_backward(block_size: str) -> None:
+def test_float32_and_repeated_backward(kernel: Callable[..., torch.Tensor]) -> None:
     x = torch.randn(3, 5)
     x_hat = torch.randn(3, 5, requires_grad=True)
-    value = power_sum(x, x_hat, 0.5, 1e-3)
+    value = kernel(x, x_hat, 0.5, 1e-3)
     assert value.dtype == torch.float32
     value.sum().backward(retain_graph=True)
     assert x_hat.grad is not None

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from lpae.study import Store, parse_grid, run_study
-from lpae.study.execute import fused_api
 
 TIMING_KEYS = ("train_seconds",)
 GRID = """
@@ -168,8 +167,6 @@ def running_for(seconds: float) -> Callable[[Path], bool]:
 
 @pytest.mark.slow
 def test_sigkill_inside_a_fused_group_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    if fused_api() is None:
-        pytest.skip("lpae.fused (train_group, fuse_groups) is not installed")
     grid_file = tmp_path / "grid.toml"
     grid_file.write_text(GRID)
     reference = tmp_path / "reference"

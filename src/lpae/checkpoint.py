@@ -4,8 +4,8 @@ A checkpoint holds everything needed to continue training bit for bit: the curre
 weights, the optimizer state, the states of the random generators, the epoch and the early-stopping
 bookkeeping. Tensors are stored under prefixed names (``model/``, ``best/``, ``optimizer/<i>/``,
 ``rng/``); the rest is JSON in the safetensors header metadata under the key ``lpae``. One file
-means one atomic ``os.replace``: a reader sees the old checkpoint or the new one, never a mix, even
-when the writer is killed mid-write.
+means one atomic rename (lpae.atomic): a reader sees the old checkpoint or the new one, never a
+mix, even when the writer is killed mid-write.
 
 An optimizer's ``state_dict()`` is ``{"state": {i: {name: tensor or number}}, "param_groups":
 [...]}``; its tensors go to ``optimizer/<i>/<name>``, and the numbers and the param groups to JSON.
@@ -14,8 +14,6 @@ An optimizer's ``state_dict()`` is ``{"state": {i: {name: tensor or number}}, "p
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +22,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from lpae.atomic import write_with
+
 FORMAT = "lpae-checkpoint"
 
 
 def save_checkpoint(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
     """Write ``tensors`` and JSON ``meta`` to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
     cpu = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
     header = {"lpae": json.dumps({"format": FORMAT, **meta})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(cpu, tmp, metadata=header)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_with(path, lambda tmp: save_file(cpu, str(tmp), metadata=header))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

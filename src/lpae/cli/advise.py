@@ -32,8 +32,7 @@ def advise_command(
 ) -> None:
     """Train two quick autoencoders, fit their residuals, measure distance contrast, recommend a criterion."""
     from lpae.advise import advise
-    from lpae.runs import write_json
-    from lpae.study.atomic import write_text
+    from lpae.atomic import write_json, write_text
 
     check_parent(json_path, "--json")
     check_parent(grid, "--grid")

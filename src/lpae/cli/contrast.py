@@ -81,8 +81,8 @@ def contrast(
     if neighbors is not None and neighbors < 0:
         raise ValueError(f"--neighbors must be 0 or more, got {neighbors}")
 
+    from lpae.atomic import write_json
     from lpae.contrast import data_contrast, latent_contrast, parse_k_values, synthetic_contrast
-    from lpae.runs import write_json
 
     report: dict[str, Any]
     if mode == "synthetic":

@@ -23,8 +23,9 @@ def eval_command(
     quiet: bool = typer.Option(False, help="no metrics table"),
 ) -> None:
     """Rebuild a trained model from its run directory and compute every test metric (docs/metrics.md)."""
+    from lpae.atomic import write_json
     from lpae.metrics import evaluate
-    from lpae.runs import load_run, read_json, write_json
+    from lpae.runs import load_run, read_json
 
     run = load_run(run_dir)
     if json_path is not None and not json_path.parent.is_dir():

@@ -10,10 +10,11 @@ Two backends give the same values up to float rounding:
 
 - ``numba`` (default): the compiled kernel of lpae.contrast.kernel, float64 accumulation,
   memory O(Q N) for the output only;
-- ``torch``: the fallback when numba cannot be imported, in float64. It uses torch.cdist where
-  that is exact (k = 1 and k = inf, which never take the matrix-multiply path) and otherwise a
-  chunked broadcast |x - y|^k summed over features, never more than CHUNK_ELEMENTS terms at
-  once (cdist would be exact for fractional k too, but no faster, and returns roots).
+- ``torch``: a second implementation in float64, to check the kernel against. It uses
+  torch.cdist where that is exact (k = 1 and k = inf, which never take the matrix-multiply path)
+  and otherwise a chunked broadcast |x - y|^k summed over features, never more than
+  CHUNK_ELEMENTS terms at once (cdist would be exact for fractional k too, but no faster, and
+  returns roots).
 
 k values are plain floats with ``math.inf`` for L_inf; JSON writes inf as the string "inf".
 """
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from functools import cache
 
 import numpy as np
 import torch
 
 BACKENDS = ("numba", "torch")
-CHUNK_ELEMENTS = 1 << 22  # torch fallback: at most 4M float64 terms (32 MiB) per broadcast block
+CHUNK_ELEMENTS = 1 << 22  # torch backend: at most 4M float64 terms (32 MiB) per broadcast block
 
 
 def parse_k_values(text: str | Iterable[float | str]) -> tuple[float, ...]:
@@ -88,19 +88,6 @@ def relative_contrast(smin: np.ndarray, smax: np.ndarray, k: float) -> np.ndarra
     return np.where(smin > 0, ratio, np.inf)
 
 
-@cache
-def numba_available() -> bool:
-    try:
-        import lpae.contrast.kernel  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def default_backend() -> str:
-    return "numba" if numba_available() else "torch"
-
-
 def check_features(x: np.ndarray, what: str) -> np.ndarray:
     """A C-contiguous (N, d) float32 or float64 array with only finite values."""
     x = np.asarray(x)
@@ -135,7 +122,7 @@ def power_sums_t(
 ) -> np.ndarray:
     """S_k for queries (Q, d) against transposed points (d, N), both of one float dtype."""
     check_k(k)
-    backend = default_backend() if backend is None else backend
+    backend = "numba" if backend is None else backend
     if backend not in BACKENDS:
         raise ValueError(f"unknown distance backend {backend!r}; allowed: {', '.join(BACKENDS)}")
     if queries.shape[1] != points_t.shape[0]:
@@ -143,8 +130,6 @@ def power_sums_t(
     if queries.dtype != points_t.dtype:
         raise TypeError(f"queries ({queries.dtype}) and points ({points_t.dtype}) must share a dtype")
     if backend == "numba":
-        if not numba_available():
-            raise ValueError("the numba backend needs numba: pip install numba (or use backend='torch')")
         return numba_power_sums(queries, points_t, k)
     return torch_power_sums(queries, points_t.T, k)
 

@@ -1,4 +1,4 @@
-"""PNG figures of contrast reports (matplotlib, Agg backend; written atomically).
+"""PNG figures of contrast reports (matplotlib's object API, no pyplot state; written atomically).
 
 - synthetic: absolute and relative contrast against d on log-log axes, one line per k, error
   bars of one standard error; the legend gives each fitted exponent beside 1/k - 1/2.
@@ -9,17 +9,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+
+from lpae.atomic import write_with
 
 
 def k_name(k: float | str) -> str:
@@ -27,22 +22,13 @@ def k_name(k: float | str) -> str:
 
 
 def save_figure(figure: Figure, path: Path | str) -> None:
-    """Save as PNG under a temporary name in the same folder, then rename into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(figure)
+    """Save as PNG, atomically (lpae.atomic)."""
+    write_with(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))
 
 
 def plot_synthetic(report: dict[str, Any], path: Path | str) -> None:
-    figure, (ax_abs, ax_rel) = plt.subplots(1, 2, figsize=(12, 4.8))
+    figure = Figure(figsize=(12, 4.8))
+    ax_abs, ax_rel = figure.subplots(1, 2)
     fits = {f["k"]: f for f in report["fits"]}
     for k in report["k"]:
         rows = sorted((r for r in report["rows"] if r["k"] == k), key=lambda r: r["d"])
@@ -86,8 +72,9 @@ def plot_data(report: dict[str, Any], path: Path | str) -> None:
         series = [(report["data"], report)]
         title = f"{report['data']} ({report['preprocess']})"
     has_agreement = all("agreement" in s for _, s in series)
-    figure, axes = plt.subplots(1, 2 if has_agreement else 1, figsize=(11 if has_agreement else 6, 4.5))
-    ax_rc = axes[0] if has_agreement else axes
+    figure = Figure(figsize=(11 if has_agreement else 6, 4.5))
+    axes = figure.subplots(1, 2 if has_agreement else 1, squeeze=False)[0]
+    ax_rc = axes[0]
     ks = report["k"]
     width = 0.8 / len(series)
     for i, (name, part) in enumerate(series):

@@ -22,7 +22,7 @@ as a ``torch.autograd.Function`` instead of an autograd chain:
 
 On CPU, for p in {0.5, 1, 1.5, 2} and given x and x_hat, compiled single-pass kernels
 (lpae.criteria.power_numba) do the whole forward and backward pass instead, at about the cost
-of ``mse_loss``; without numba, everything takes the torch path.
+of ``mse_loss``; with ``compiled=False`` everything takes the torch path.
 
 At r = 0 with eps = 0 the gradient is taken as 0 (the subgradient torch uses for |r|); for
 p < 1 the true derivative there is infinite. The derivative with respect to a learned p is
@@ -38,20 +38,19 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from lpae.criteria import power_numba
+from lpae.numba_threads import torch_threads
+
 BLOCK_ELEMENTS = 1 << 23
-USE_NUMBA = True  # the compiled kernels where they apply (tests switch them off to check the torch path)
-
-try:
-    from lpae.criteria import power_numba
-    from lpae.numba_threads import torch_threads
-except ImportError:  # pragma: no cover - numba is a core dependency; the torch path covers everything
-    power_numba = None  # type: ignore[assignment]
 
 
-def power_sum(x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0.0) -> Tensor:
+def power_sum(
+    x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0.0, *, compiled: bool = True
+) -> Tensor:
     """sum over features of rho_{p,eps}(x_hat - x): (B, ...) -> (B,); x = None means x_hat is the residual.
 
-    ``p`` is a number, or a 0-dim tensor when it is learned (then eps must be 0).
+    ``p`` is a number, or a 0-dim tensor when it is learned (then eps must be 0). ``compiled``:
+    use the numba kernels where they apply; False forces the torch path (tests and benchmarks).
     """
     flat_hat = x_hat.reshape(x_hat.shape[0], -1)  # (B, D)
     flat_x = None
@@ -68,7 +67,7 @@ def power_sum(x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0
         return result
     if not (p > 0 and eps >= 0):
         raise ValueError(f"power_sum: need p > 0 and eps >= 0, got p={p}, eps={eps}")
-    op = compiled_op(flat_x, flat_hat, float(p), float(eps))
+    op = compiled_op(flat_x, flat_hat, float(p), float(eps)) if compiled else None
     if op is not None and flat_x is not None:
         result = CompiledPowerSum.apply(flat_x, flat_hat, op, float(eps))
         return result
@@ -78,7 +77,7 @@ def power_sum(x: Tensor | None, x_hat: Tensor, p: float | Tensor, eps: float = 0
 
 def compiled_op(x: Tensor | None, x_hat: Tensor, p: float, eps: float) -> int | None:
     """The compiled kernel's op code when it applies (CPU, float32/64, x given, p in 0.5, 1, 1.5, 2)."""
-    if power_numba is None or not USE_NUMBA or x is None:
+    if x is None:
         return None
     if x_hat.device.type != "cpu" or x.device.type != "cpu" or x.dtype != x_hat.dtype:
         return None
@@ -190,8 +189,6 @@ class CompiledPowerSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, x_hat: Tensor, op: int, eps: float) -> Tensor:
-        if power_numba is None:  # pragma: no cover - compiled_op returns None without numba
-            raise RuntimeError("the compiled kernels need numba")
         x, x_hat = x.detach().contiguous(), x_hat.detach().contiguous()
         sums = x_hat.new_empty(x_hat.shape[0])
         ctx.op, ctx.consts = op, power_numba.constants(eps, x_hat.numpy().dtype)
@@ -203,8 +200,6 @@ class CompiledPowerSum(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_sums: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
-        if power_numba is None:  # pragma: no cover
-            raise RuntimeError("the compiled kernels need numba")
         x, x_hat = ctx.saved_tensors
         grad = torch.empty_like(x_hat)
         weights = grad_sums.to(x_hat.dtype).contiguous()

@@ -8,10 +8,11 @@ so a reader never sees a half-written file and two processes filling the cache a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from lpae.atomic import write_with
 
 
 def cache_dir() -> Path:
@@ -25,17 +26,13 @@ def cache_dir() -> Path:
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    """Write ``array`` to ``path`` atomically (lpae.atomic), creating the folder."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle: given a path, np.save would append ".npy"
             np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_with(path, write)
 
 
 def load_npy(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:

@@ -22,9 +22,14 @@ Public API (what lpae.study calls)::
 Lower level: ``fit_group(models, x_trains, x_vals, settings) -> list[TrainResult]`` is
 lpae.train.fit for a list of models.
 
+The members' objectives are their model classes' own (lpae.models: ``member_objective``, run
+on the stacked members as on a solo model), and each epoch is booked by lpae.train.close_epoch
+as in fit; a member the stacked model cannot batch exactly is refused, and train_group trains
+such runs alone.
+
 Modules: stacked (the parameter table and batched forward pass), losses (per-member criteria),
-adam (per-member Adam/AdamW and clipping), train (the fit loop), split (run directories),
-group (grouping and train_group).
+adam (per-member Adam/AdamW and clipping), train (the fit loop), group (grouping, and
+train_group, which writes the run directories).
 """
 
 from lpae.fused.group import MAX_MEMBERS, can_fuse, fuse_groups, fuse_mismatch, train_group

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lpae import __version__
-from lpae.runs import staging_dir
+from lpae.atomic import staging_dir
 from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
 from lpae.study.grid import Grid, parse_grid

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from lpae.study.atomic import write_atomically
+from lpae.atomic import write_with
 from lpae.study.store import Row, Store
 
 FORMATS = ("csv", "parquet")
@@ -60,5 +60,5 @@ def export_table(out: Path | str, fmt: str = "csv", path: Path | str | None = No
     table = study_table(out)
     target = Path(path) if path is not None else Path(out) / f"results.{fmt}"
     if fmt == "csv":
-        return write_atomically(target, lambda tmp: table.to_csv(tmp, index=False))
-    return write_atomically(target, lambda tmp: table.to_parquet(tmp, index=False))
+        return write_with(target, lambda tmp: table.to_csv(tmp, index=False))
+    return write_with(target, lambda tmp: table.to_parquet(tmp, index=False))

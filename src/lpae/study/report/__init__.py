@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lpae.study.atomic import write_text
+from lpae.atomic import write_text
 from lpae.study.report.contrast import contrast_section
 from lpae.study.report.curves import convergence_section, robustness_section
 from lpae.study.report.data import StudyData, load_study

@@ -1,4 +1,4 @@
-"""Plots for the report, drawn with matplotlib (Agg) and embedded as base64 PNG data URIs."""
+"""Plots for the report, drawn with matplotlib's object API (no pyplot state) as base64 PNG data URIs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ import base64
 import io
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display; must precede pyplot
-
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -20,7 +15,6 @@ from lpae.study.report.stats import Summary
 def data_uri(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -33,7 +27,8 @@ def heatmap(
         best = np.where(higher, np.nanmax(values, axis=0), np.nanmin(values, axis=0))
         ratio = np.where(higher, best / values, values / best)
     ratio = np.clip(np.where(np.isfinite(ratio), ratio, np.nan), 1.0, 2.0)
-    figure, axes = plt.subplots(figsize=(1.2 * len(columns) + 2.5, 0.42 * len(rows) + 1.6))
+    figure = Figure(figsize=(1.2 * len(columns) + 2.5, 0.42 * len(rows) + 1.6))
+    axes = figure.subplots()
     image = axes.imshow(ratio, cmap="viridis_r", vmin=1.0, vmax=2.0, aspect="auto")
     axes.set_xticks(range(len(columns)), labels=columns, rotation=30, ha="right")
     axes.set_yticks(range(len(rows)), labels=rows)
@@ -55,7 +50,8 @@ def curves(
     xticks: Sequence[str] | None = None,
 ) -> str:
     """Several panels of one line per criterion: panels = [(ylabel, {criterion: (x, y)})]."""
-    figure, axes_list = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.6), squeeze=False)
+    figure = Figure(figsize=(5.2 * len(panels), 3.6))
+    axes_list = figure.subplots(1, len(panels), squeeze=False)
     for axes, (ylabel, lines) in zip(axes_list[0], panels, strict=True):
         for name, (x, y) in lines.items():
             axes.plot(x, y, label=name, linewidth=1.4)
@@ -80,7 +76,8 @@ def intervals(
 ) -> str:
     """One dot per criterion with its 95% interval; an optional vertical reference line."""
     names = list(summaries)
-    figure, axes = plt.subplots(figsize=(6.5, 0.35 * len(names) + 1.4))
+    figure = Figure(figsize=(6.5, 0.35 * len(names) + 1.4))
+    axes = figure.subplots()
     for i, name in enumerate(names):
         s = summaries[name]
         axes.errorbar(s.mean, i, xerr=[[s.mean - s.low], [s.high - s.mean]], fmt="o", capsize=3, color="C0")
@@ -98,9 +95,8 @@ def intervals(
 def image_grid(rows: Sequence[tuple[str, np.ndarray]], title: str) -> str:
     """Rows of images (N, H, W) or (N, H, W, 3), one labelled row each, shared grey scale per row set."""
     n_cols = max(len(images) for _, images in rows)
-    figure, axes = plt.subplots(
-        len(rows), n_cols, figsize=(1.1 * n_cols + 1.6, 1.15 * len(rows)), squeeze=False
-    )
+    figure = Figure(figsize=(1.1 * n_cols + 1.6, 1.15 * len(rows)))
+    axes = figure.subplots(len(rows), n_cols, squeeze=False)
     low = min(float(np.nanmin(images)) for _, images in rows)
     high = max(float(np.nanmax(images)) for _, images in rows)
     for r, (label, images) in enumerate(rows):
