@@ -81,7 +81,8 @@ def cli_runs(out: Path, device: str, results: list[bool]) -> None:
 
 
 def fused_group(out: Path, device: str, results: list[bool]) -> None:
-    from lpae.experiment import RunSpec, train_run
+    from lpae.config import RunSpec
+    from lpae.experiment import train_run
     from lpae.fused import train_group
     from lpae.models import ModelSettings
     from lpae.train import TrainSettings

@@ -66,7 +66,8 @@ def run_cli_eval(run_dir: Path) -> tuple[float, float]:
 
 
 def train_mnist_run(out: Path) -> None:
-    from lpae.experiment import RunSpec, train_run
+    from lpae.config import RunSpec
+    from lpae.experiment import train_run
     from lpae.models import ModelSettings
     from lpae.train import TrainSettings
 

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lpae.experiment import RunSpec, train_run
-from lpae.models import ModelSettings
-from lpae.train import TrainSettings
+from lpae.config import ModelSettings, RunSpec, TrainSettings
+from lpae.experiment import train_run
 
 torch.set_num_threads(2)
 

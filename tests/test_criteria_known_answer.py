@@ -17,9 +17,8 @@ import scipy.stats
 import torch
 
 from lpae import criteria
-from lpae.experiment import RunSpec, train_run
-from lpae.models import ModelSettings
-from lpae.train import TrainSettings
+from lpae.config import ModelSettings, RunSpec, TrainSettings
+from lpae.experiment import train_run
 
 
 def fit_criterion(spec: str, x: torch.Tensor, clean: torch.Tensor) -> criteria.Criterion:

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from lpae import criteria
-from lpae.experiment import RunSpec, train_run
-from lpae.models import ModelSettings
-from lpae.train import TrainSettings
+from lpae.config import ModelSettings, RunSpec, TrainSettings
+from lpae.experiment import train_run
 
 TRAIN_SPECS = {
     "lp:0.5": set(),

@@ -13,12 +13,11 @@ import torch
 from typer.testing import CliRunner
 
 from lpae.cli import app
+from lpae.config import ModelSettings, RunSpec, TrainSettings
 from lpae.data import load
-from lpae.experiment import RunSpec, train_run
-from lpae.metrics import evaluate, reconstruct
-from lpae.models import ModelSettings
+from lpae.experiment import train_run
+from lpae.metrics import METRICS, evaluate, reconstruct
 from lpae.runs import load_run, prepare_data
-from lpae.train import TrainSettings
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -49,6 +48,28 @@ def digits_metrics(digits_run: Path) -> dict[str, object]:
     return evaluate(digits_run)
 
 
+@pytest.fixture(scope="module")
+def emitted(
+    digits_run: Path, synthetic_vae: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[set[str]]:
+    """The keys of metrics.json and evaluate() on runs that between them emit every key: an ae on
+    images with labels, a VAE with a likelihood on data with a clean signal, a one-class run, a
+    diverged run, another data set scored, and a model whose outputs are NaN."""
+    out = tmp_path_factory.mktemp("emitted")
+    tiny = ModelSettings(hidden=(8,), latent=2)
+    short, wild = TrainSettings(epochs=1, checkpoint_every=0), TrainSettings(epochs=1, lr=1e12)
+    train_run(RunSpec(data="iris", loss="lp:1", normal_classes=(0,), model=tiny, train=short), out / "one")
+    diverged = train_run(RunSpec(data="iris", loss="lp:2", model=tiny, train=wild), out / "diverged")
+    assert diverged["status"] == "diverged"
+    broken = load_run(out / "one")
+    with torch.no_grad():
+        for parameter in broken.model.parameters():
+            parameter.fill_(float("nan"))
+    runs = (digits_run, synthetic_vae, out / "one", out / "diverged")
+    found = [set(json.loads((run / "metrics.json").read_text())) for run in runs]
+    return [*found, set(evaluate(out / "one", data="iris")), set(evaluate(broken))]
+
+
 def test_digits_run_has_every_key_group(digits_metrics: dict[str, Any]) -> None:
     metrics = dict(digits_metrics)
     expected = {
@@ -69,11 +90,18 @@ def test_digits_run_has_every_key_group(digits_metrics: dict[str, Any]) -> None:
     assert metrics["raw_knn_acc_l2"] > 0.8 and metrics["raw_probe_acc"] > 0.8
 
 
-def test_every_emitted_key_is_documented(digits_run: Path, synthetic_vae: Path) -> None:
+def test_every_emitted_key_is_documented(emitted: list[set[str]]) -> None:
     documented = documented_keys()
-    for run in (digits_run, synthetic_vae):
-        stored = json.loads((run / "metrics.json").read_text())
-        assert set(stored) - documented == set()
+    for keys in emitted:
+        assert keys - documented == set()
+
+
+def test_every_emitted_key_is_declared(emitted: list[set[str]]) -> None:
+    """A key missing from lpae.metrics.METRICS would be silently left out of the report."""
+    every = set().union(*emitted)
+    assert every - set(METRICS) == set()
+    assert {"psnr", "clean_l2_orig", "elbo", "anomaly_auprc_nll", "learned_scale", "reason"} <= every
+    assert {"eval_data", "nonfinite_outputs", "raw_probe_acc", "train_seconds"} <= every
 
 
 def test_evaluation_of_the_saved_run_reproduces_training_time_metrics(

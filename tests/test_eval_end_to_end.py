@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lpae.experiment import RunSpec, train_run
-from lpae.models import ModelSettings
-from lpae.train import TrainSettings
+from lpae.config import ModelSettings, RunSpec, TrainSettings
+from lpae.experiment import train_run
 
 DATA = "synthetic:n=1000,dim=16,latent=2,noise=student_t,df=1.5,scale=0.5,seed=0"
 

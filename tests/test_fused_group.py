@@ -10,21 +10,23 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from lpae import models
 from lpae.cli import app
+from lpae.config import ModelSettings, RunSpec, TrainSettings
 from lpae.data import load, split_indices
-from lpae.experiment import RunSpec, train_run
+from lpae.experiment import train_run
 from lpae.fused import can_fuse, fuse_groups, fuse_mismatch, group, train_group
-from lpae.models import ModelSettings
+from lpae.models import Autoencoder
 from lpae.protocol import normal_rows
 from lpae.runs import load_run
 from lpae.study import load_grid
-from lpae.train import TrainSettings
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -214,7 +216,7 @@ def test_fuse_groups_partitions_in_order_and_caps_group_size() -> None:
         fuse_groups(specs, max_members=0)
 
 
-def test_conv_and_unknown_options_fall_back_to_solo_training(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_conv_and_single_runs_fall_back_to_solo_training(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[RunSpec, Path, bool]] = []
 
     def solo(run: RunSpec, out: Path, overwrite: bool = False) -> dict[str, object]:
@@ -231,14 +233,6 @@ def test_conv_and_unknown_options_fall_back_to_solo_training(monkeypatch: pytest
     calls.clear()
     train_group(faces, outs, overwrite=True)
     assert [(c[0], c[2]) for c in calls] == [(faces[0], True), (faces[1], True)]
-    # An option lpae.fused does not know (here: pretend patience were new) trains runs alone.
-    known = {**group.KNOWN_FIELDS, TrainSettings: group.KNOWN_FIELDS[TrainSettings] - {"patience"}}
-    monkeypatch.setattr(group, "KNOWN_FIELDS", known)
-    assert group.unknown_options(spec(patience=2)) == ["TrainSettings.patience"]
-    assert group.unknown_options(spec()) == []  # left at its default: nothing to mirror
-    calls.clear()
-    train_group([spec(), spec(seed=1, patience=2)], outs)
-    assert len(calls) == 2
     calls.clear()
     train_group([spec()], outs[:1])  # one run: nothing to fuse
     assert len(calls) == 1
@@ -258,3 +252,27 @@ def test_preset_groups_have_equal_row_counts(preset: str) -> None:
             splits = split_indices(len(datasets[s.data].x), s.split_seed, y, s.val_fraction, s.test_fraction)
             counts.add(tuple(len(normal_rows(p, y, s.normal_classes)) for p in (splits.train, splits.val)))
         assert len(counts) == 1, (preset, [specs[i].data for i in members], counts)
+
+
+class TemperedAutoencoder(Autoencoder):
+    """A model kind the stacked model cannot batch: a learned parameter outside its networks."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.log_temperature = torch.nn.Parameter(torch.zeros(()))
+
+
+def test_a_model_kind_lpae_fused_cannot_batch_falls_back_to_solo_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[Path] = []
+
+    def solo(run: RunSpec, out: Path, overwrite: bool = False) -> dict[str, object]:
+        calls.append(out)
+        return {"status": "done"}
+
+    monkeypatch.setattr(group, "train_run", solo)
+    monkeypatch.setitem(models.MODEL_CLASSES, "ae", TemperedAutoencoder)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    assert train_group([spec(seed=0), spec(seed=1)], outs) == [{"status": "done"}] * 2
+    assert calls == outs and not any(out.exists() for out in outs)

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from lpae import criteria
 from lpae.cli import app
 from lpae.study import load_grid, parse_grid, run_key
-from lpae.study import options as study_options
 
 runner = CliRunner()
 
@@ -120,12 +119,6 @@ def test_unknown_preset_or_missing_file(tmp_path: Path) -> None:
         result = runner.invoke(app, ["study", name, "--out", str(tmp_path / "s")])
         assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "s").exists()
-
-
-def test_option_that_this_version_lacks_gets_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(study_options.PLANNED_OPTIONS, "frobnicate", "a future feature")
-    with pytest.raises(ValueError, match="option 'frobnicate' .*not supported by this version of lpae yet"):
-        parse_grid(grid_text(models="frobnicate = 1"), "t.toml")
 
 
 def test_bad_executor_settings_fail_before_anything_is_written(tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ def test_units_regroup_identically_on_resume(monkeypatch: pytest.MonkeyPatch) ->
             groups.setdefault(spec.train.seed, []).append(index)
         return list(groups.values())
 
-    monkeypatch.setattr(study_execute, "fused_api", lambda: (None, by_seed))
+    monkeypatch.setattr(study_execute, "fuse_groups", by_seed)
     jobs = [study_execute.Job(r.run_id, r.spec, "") for r in tiny().runs]  # l1 s0, l1 s1, l2 s0, l2 s1
     ids = [job.run_id for job in jobs]
     everything = study_execute.make_units(jobs, set(ids))
@@ -216,8 +216,6 @@ def test_largest_units_go_first() -> None:
 
 @pytest.mark.slow
 def test_fused_study_matches_runs_trained_alone(tiny_study: Path, tmp_path: Path) -> None:
-    if study_execute.fused_api() is None:
-        pytest.skip("lpae.fused (train_group, fuse_groups) is not installed")
     out = tmp_path / "fused"
     run_study(tiny(), out, threads=1, report=False, fuse=True)
     with Store(out, create=False) as fused, Store(tiny_study, create=False) as alone:

@@ -21,12 +21,12 @@ into [0, 1] and returns (P(inlier), P(outlier)) columns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from lpae.estimator import LpAutoencoder
+from lpae.estimator import PARAMETERS, LpAutoencoder
+from lpae.estimator_params import EstimatorParameter, with_parameters
 
 
 def check_contamination(contamination: Any) -> float:
@@ -39,58 +39,28 @@ def check_contamination(contamination: Any) -> float:
     return float(contamination)
 
 
+@with_parameters(
+    [
+        *PARAMETERS,
+        EstimatorParameter(
+            "contamination", 0.1, "float", "expected share of outliers in the training data, in (0, 0.5]"
+        ),
+    ]
+)
 class LpAnomalyDetector(LpAutoencoder):
     """An LpAutoencoder whose anomaly score is the calibrated NLL (see the module docstring).
 
-    Parameters are those of :class:`lpae.estimator.LpAutoencoder` plus ``contamination``, the
-    expected share of outliers in the training data, in (0, 0.5] (default 0.1).
-    """
+    The parameters are those of :class:`lpae.estimator.LpAutoencoder` plus ``contamination``.
 
-    def __init__(
-        self,
-        loss: str = "l2",
-        contamination: float = 0.1,
-        model: str = "ae",
-        hidden: Sequence[int] = (64, 32),
-        latent: int = 8,
-        activation: str = "relu",
-        corruption: str | None = None,
-        beta: float = 1.0,
-        epochs: int = 50,
-        lr: float = 1e-3,
-        batch_size: int = 128,
-        weight_decay: float = 0.0,
-        optimizer: str = "adam",
-        schedule: str = "none",
-        clip: float | None = None,
-        patience: int | None = None,
-        validation_fraction: float = 0.1,
-        preprocess: str = "auto",
-        device: str = "cpu",
-        random_state: Any = None,
-    ) -> None:
-        super().__init__(
-            loss=loss,
-            model=model,
-            hidden=hidden,
-            latent=latent,
-            activation=activation,
-            corruption=corruption,
-            beta=beta,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            weight_decay=weight_decay,
-            optimizer=optimizer,
-            schedule=schedule,
-            clip=clip,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            preprocess=preprocess,
-            device=device,
-            random_state=random_state,
-        )
-        self.contamination = contamination
+    Attributes
+    ----------
+    decision_scores_ : ndarray of shape (n_samples,)
+        The training rows' anomaly scores, -log p(x) in nats.
+    threshold_ : float
+        The (1 - contamination) quantile of ``decision_scores_``.
+    labels_ : ndarray of shape (n_samples,)
+        1 for training rows scored above ``threshold_``, else 0.
+    """
 
     def fit(self, X: Any, y: Any = None) -> LpAnomalyDetector:
         """Train on X (``y`` is ignored: unsupervised) and set the contamination threshold."""

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,14 +55,15 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import Tensor
 
 from lpae import criteria
-from lpae.criteria import Criterion, calibrated_nll
+from lpae.config import RunSpec, options, with_options
+from lpae.criteria import calibrated_nll
 from lpae.criteria.likelihood import LocationScale
 from lpae.data import Preprocessor, default_method, fit_preprocessor
-from lpae.models import Autoencoder, ModelSettings, build_model
+from lpae.estimator_params import EstimatorParameter, schema_parameters, with_parameters
+from lpae.models import Autoencoder, build_model
 from lpae.spec import format_number
-from lpae.train import TrainSettings, fit
+from lpae.train import fit
 
-PREPROCESS = ("auto", "standard", "minmax", "none")
 INFERENCE_BATCH = 4096
 MIN_SCALE = 1e-12  # the frozen ML scale of a (near) perfect reconstruction, instead of 0
 FLOAT_DTYPES = [np.float64, np.float32]
@@ -102,70 +102,57 @@ def log_jacobian(preprocessor: Preprocessor) -> float:
     return float(np.sum(np.log(np.abs(slope))))
 
 
-def exponent(criterion: Criterion) -> float | None:
-    """The exponent p of a plain L_p-type loss (lp, lpnorm), else None."""
-    p = criterion.spec_values.get("p")
-    return float(p) if isinstance(p, int | float) and not isinstance(p, bool) else None
+# Where the estimators' defaults differ from `lpae train`'s: small tabular X, a CPU-bound user.
+DEFAULTS = {"hidden": (64, 32), "latent": 8, "epochs": 50, "device": "cpu"}
+OWN_PARAMETERS = [
+    EstimatorParameter(
+        "validation_fraction",
+        0.1,
+        "float",
+        "share of the rows held out to pick the best epoch, in [0, 1) (0: the training rows)",
+    ),
+    EstimatorParameter(
+        "random_state", None, "int, RandomState or None", "seed of the split, weights and noise"
+    ),
+]
+PARAMETERS = [*schema_parameters(DEFAULTS), *OWN_PARAMETERS]
 
 
+@with_parameters(PARAMETERS)
 class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """An autoencoder under any lpae criterion, as a scikit-learn transformer (module docstring).
 
-    Parameters: ``loss`` a criterion spec (``lpae losses``); ``model`` ae, dae or vae; ``hidden``
-    the MLP hidden sizes; ``latent`` the code size; ``activation``; ``corruption`` (dae) and
-    ``beta`` (vae) as in ``lpae train``; training: ``epochs``, ``lr``, ``batch_size``,
-    ``weight_decay``, ``optimizer``, ``schedule``, ``clip``, ``patience``,
-    ``validation_fraction``, ``device``; ``preprocess`` auto, standard, minmax or none;
-    ``random_state`` an int, a RandomState or None.
+    The parameters are the run settings of ``lpae train`` that apply to a table X (lpae.config;
+    ``hidden`` may be an int for one layer), keyword-only, plus ``validation_fraction`` and
+    ``random_state``.
 
-    Fitted attributes: ``model_`` (the torch model, float64, eval mode), ``criterion_`` (its
-    canonical spec), ``preprocessor_``, ``n_features_in_``, ``feature_names_in_`` (when X has
-    column names), ``fit_status_`` ("done" or "diverged"), ``n_iter_`` (epochs run),
-    ``best_epoch_``, ``history_``, ``learned_`` (learned shape and scale parameters),
-    ``calibration_`` (the family, scale and shape ``score_samples`` uses), ``log_jacobian_``.
+    Attributes
+    ----------
+    model_ : lpae.models.Autoencoder
+        The trained torch model, in float64 and eval mode.
+    criterion_ : str
+        The criterion's canonical spec.
+    preprocessor_ : lpae.data.Preprocessor
+        The preprocessing fitted on the training rows.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Column names of X, when X has them.
+    fit_status_ : str
+        "done", or "diverged" (the model keeps its best finite weights).
+    n_iter_ : int
+        Epochs run.
+    best_epoch_ : int
+        The epoch whose weights were kept (best validation loss).
+    history_ : list of dict
+        One record per epoch (lpae.train.fit).
+    learned_ : dict
+        Learned shape and scale parameters of the criterion.
+    calibration_ : dict
+        The family, scale and shape that ``score_samples`` uses.
+    log_jacobian_ : float
+        sum_i log |dz_i / dx_i| of the preprocessing.
     """
-
-    def __init__(
-        self,
-        loss: str = "l2",
-        model: str = "ae",
-        hidden: Sequence[int] = (64, 32),
-        latent: int = 8,
-        activation: str = "relu",
-        corruption: str | None = None,
-        beta: float = 1.0,
-        epochs: int = 50,
-        lr: float = 1e-3,
-        batch_size: int = 128,
-        weight_decay: float = 0.0,
-        optimizer: str = "adam",
-        schedule: str = "none",
-        clip: float | None = None,
-        patience: int | None = None,
-        validation_fraction: float = 0.1,
-        preprocess: str = "auto",
-        device: str = "cpu",
-        random_state: Any = None,
-    ) -> None:
-        self.loss = loss
-        self.model = model
-        self.hidden = hidden
-        self.latent = latent
-        self.activation = activation
-        self.corruption = corruption
-        self.beta = beta
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.optimizer = optimizer
-        self.schedule = schedule
-        self.clip = clip
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.preprocess = preprocess
-        self.device = device
-        self.random_state = random_state
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -174,59 +161,34 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    # --- settings -------------------------------------------------------------------------------
-
-    def model_settings(self) -> ModelSettings:
-        hidden = (self.hidden,) if isinstance(self.hidden, int) else tuple(self.hidden)
-        return ModelSettings(
-            model=self.model,
-            arch="mlp",
-            hidden=hidden,
-            latent=self.latent,
-            activation=self.activation,
-            corruption=self.corruption,
-            beta=self.beta,
-        )
-
-    def train_settings(self, seed: int) -> TrainSettings:
-        return TrainSettings(
-            epochs=self.epochs,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            seed=seed,
-            weight_decay=self.weight_decay,
-            patience=self.patience,
-            optimizer=self.optimizer,
-            schedule=self.schedule,
-            clip=self.clip,
-            checkpoint_every=0,
-            device=self.device,
-        )
+    def _spec(self, seed: int) -> RunSpec:
+        """The run settings of this estimator's parameters (validated by lpae.config)."""
+        if not isinstance(self.loss, str):
+            raise TypeError(f"loss must be a criterion spec string such as 'lp:0.5', got {self.loss!r}")
+        values = {name: getattr(self, name) for name in options("estimator")}
+        if isinstance(self.hidden, int):
+            values["hidden"] = (self.hidden,)
+        return with_options(RunSpec(), {**values, "seed": seed})
 
     # --- fit --------------------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any = None) -> LpAutoencoder:
         """Train on the rows of X (n_samples, n_features); ``y`` is ignored."""
         X = validate_data(self, X, dtype=FLOAT_DTYPES)
-        if self.preprocess not in PREPROCESS:
-            raise ValueError(f"unknown preprocess {self.preprocess!r}; allowed: {', '.join(PREPROCESS)}")
-        if not isinstance(self.loss, str):
-            raise TypeError(f"loss must be a criterion spec string such as 'lp:0.5', got {self.loss!r}")
         n_samples, n_features = X.shape
         seed = as_seed(self.random_state)
-        settings = self.model_settings()
-        train_settings = self.train_settings(seed)
+        spec = self._spec(seed)
         train_rows, val_rows = split_rows(n_samples, self.validation_fraction, seed)
         # Criterion first, then the model, all under the seed (lpae.models on init order).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            criterion = criteria.build(self.loss, feature_shape=(n_features,))
-            model = build_model((n_features,), settings, criterion)
-        method = default_method(criterion.support) if self.preprocess == "auto" else self.preprocess
+            criterion = criteria.build(spec.loss, feature_shape=(n_features,))
+            model = build_model((n_features,), spec.model, criterion)
+        method = default_method(criterion.support) if spec.preprocess == "auto" else spec.preprocess
         preprocessor = fit_preprocessor(X[train_rows].astype(np.float32), method)
         x = torch.from_numpy(preprocessor.transform(X))  # (N, D) float32
         criterion.check_support(x)
-        result = fit(model, x[train_rows], x[val_rows], train_settings)
+        result = fit(model, x[train_rows], x[val_rows], spec.train)
         if result.status != "done":
             warnings.warn(
                 f"LpAutoencoder({self.loss}): training diverged ({result.reason}); the model keeps "
@@ -243,10 +205,10 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.best_epoch_ = result.best_epoch
         self.history_ = result.history
         self.learned_ = criterion.learned()
-        self.calibration_ = self.calibrate(self.residuals_of(self.working(X)))
+        self.calibration_ = self._calibrate(self._residuals_of(self._working(X)))
         return self
 
-    def calibrate(self, residual: Tensor) -> dict[str, Any]:
+    def _calibrate(self, residual: Tensor) -> dict[str, Any]:
         """Choose how ``score_samples`` scores and set its scale (see the module docstring)."""
         criterion = self.model_.criterion
         if isinstance(criterion, LocationScale) and criterion.scale.shared:
@@ -255,7 +217,7 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             return {"method": "ml_scale", "family": self.criterion_, "scale": math.exp(log_scale)}
         if criterion.is_likelihood:
             return {"method": "own", "family": self.criterion_}
-        p = exponent(criterion)
+        p = criteria.describe(self.criterion_).energy  # lp, lpnorm: their exponent p
         found = calibrated_nll(residual, "gennorm" if p is None else f"gennorm:p={format_number(p)}")
         return {
             "method": "gennorm",
@@ -266,43 +228,43 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     # --- inference ------------------------------------------------------------------------------
 
-    def working(self, X: np.ndarray) -> Tensor:
+    def _working(self, X: np.ndarray) -> Tensor:
         """X preprocessed as in training, as float64 (N, D)."""
         return torch.from_numpy(self.preprocessor_.transform(X).astype(np.float64))
 
     @torch.no_grad()
-    def batched(self, fn: Any, x: Tensor) -> Tensor:
+    def _batched(self, fn: Any, x: Tensor) -> Tensor:
         return torch.cat([fn(x[i : i + INFERENCE_BATCH]) for i in range(0, max(len(x), 1), INFERENCE_BATCH)])
 
-    def residuals_of(self, x: Tensor) -> Tensor:
+    def _residuals_of(self, x: Tensor) -> Tensor:
         """r = x_hat - x in the working space, (N, D) float64."""
-        return self.batched(lambda xb: self.model_.reconstruct(xb) - xb, x)
+        return self._batched(lambda xb: self.model_.reconstruct(xb) - xb, x)
 
     @torch.no_grad()
-    def nll_of(self, x: Tensor) -> Tensor:
+    def _nll_of(self, x: Tensor) -> Tensor:
         """Calibrated NLL per sample (N,) of working-space rows x (float64)."""
         model, calibration = self.model_, self.calibration_
         method = calibration["method"]
         if method == "own":
-            return self.batched(lambda xb: model.criterion(xb, model(xb)), x)
+            return self._batched(lambda xb: model.criterion(xb, model(xb)), x)
         if method == "ml_scale":
             criterion = model.criterion
             if not isinstance(criterion, LocationScale):  # pragma: no cover - set by calibrate()
                 raise TypeError(f"{criterion} has no scale")
             log_scale = torch.tensor(math.log(calibration["scale"]), dtype=torch.float64)
-            residual = self.residuals_of(x)
+            residual = self._residuals_of(x)
             return criterion.element_nll(residual, log_scale).sum(dim=1)
         scorer = criteria.build(calibration["family"]).double()
-        return self.batched(lambda xb: scorer(xb, model.reconstruct(xb)), x)
+        return self._batched(lambda xb: scorer(xb, model.reconstruct(xb)), x)
 
-    def checked(self, X: Any) -> np.ndarray:
+    def _checked(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         return validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
 
     def transform(self, X: Any) -> np.ndarray:
         """Latent codes (n_samples, latent); for a VAE the posterior means."""
-        X = self.checked(X)
-        codes = self.batched(self.model_.encode, self.working(X))
+        X = self._checked(X)
+        codes = self._batched(self.model_.encode, self._working(X))
         return codes.numpy().astype(X.dtype, copy=False)
 
     def inverse_transform(self, X: Any) -> np.ndarray:
@@ -316,18 +278,18 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             )
         decode = self.model_.decode
         reconstruct = self.model_.criterion.reconstruct
-        x_hat = self.batched(lambda zb: reconstruct(decode(zb)), torch.from_numpy(codes.astype(np.float64)))
+        x_hat = self._batched(lambda zb: reconstruct(decode(zb)), torch.from_numpy(codes.astype(np.float64)))
         return self.preprocessor_.inverse(x_hat.numpy()).astype(codes.dtype, copy=False)
 
     def residuals(self, X: Any) -> np.ndarray:
         """Residuals r = x_hat - x (n_samples, n_features) in the preprocessed space the model works in."""
-        X = self.checked(X)
-        return self.residuals_of(self.working(X)).numpy().astype(X.dtype, copy=False)
+        X = self._checked(X)
+        return self._residuals_of(self._working(X)).numpy().astype(X.dtype, copy=False)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Calibrated log-likelihood log p(x) of each row, in nats (module docstring)."""
-        X = self.checked(X)
-        log_likelihood = -self.nll_of(self.working(X)) + self.log_jacobian_
+        X = self._checked(X)
+        log_likelihood = -self._nll_of(self._working(X)) + self.log_jacobian_
         return log_likelihood.numpy().astype(X.dtype, copy=False)
 
     def score(self, X: Any, y: Any = None) -> float:

@@ -59,18 +59,6 @@ def check_normal_classes(
     return chosen
 
 
-def parse_classes(text: str | None) -> tuple[int, ...] | None:
-    """'0,1,4' -> (0, 1, 4); None or blank -> None (no one-class protocol)."""
-    if text is None or not text.strip():
-        return None
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ValueError(
-            f"--normal-classes must be comma-separated integer class labels, e.g. 0,1,4; got {text!r}"
-        ) from None
-
-
 def check_fraction(fraction: float) -> float:
     if isinstance(fraction, bool) or not isinstance(fraction, int | float):
         raise TypeError(f"--contaminate must be a number in [0, 1), got {fraction!r}")

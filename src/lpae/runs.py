@@ -8,8 +8,9 @@ A run directory holds
 - ``history.csv``: one row per epoch (train loss, validation loss, validation recon_l1 / recon_l2);
 - ``metrics.json``: ``status`` and the evaluation metrics.
 
-A run is first written under a temporary sibling name and renamed into place, so an interrupted
-write never leaves a half-written run where a finished one is expected.
+A run is first written under a temporary sibling name and renamed into place
+(lpae.atomic.staging_dir), so an interrupted write never leaves a half-written run where a
+finished one is expected.
 
 While a run trains, its checkpoint lives in the sibling folder ``OUT.partial/`` (``config.json``
 and ``checkpoint.safetensors``, see lpae.checkpoint): a stable place that ``--resume`` finds, and
@@ -20,12 +21,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,32 +31,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lpae import criteria
+from lpae.config import RunConfig
 from lpae.data import Dataset, Preprocessor, load, split_indices
-from lpae.models import Autoencoder, ModelSettings, build_model
+from lpae.models import Autoencoder, build_model
 from lpae.protocol import contaminate, normal_rows
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, allow_nan=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_json(path: Path) -> Any:
@@ -73,25 +50,6 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(history)
-
-
-@contextmanager
-def staging_dir(out: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder beside ``out``; on success it replaces ``out``, on error it vanishes."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise ValueError(f"{out}: already exists (choose another --out, or pass --overwrite)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    os.chmod(tmp, 0o777 & ~current_umask())
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
 
 
 def partial_dir(out: Path) -> Path:
@@ -108,10 +66,12 @@ def check_run_dir(path: Path) -> Path:
     missing = [name for name in RUN_FILES if not (path / name).is_file()]
     if missing:
         raise ValueError(f"{path}: not an lpae run directory (missing {', '.join(missing)})")
-    config = read_json(path / "config.json")
-    if not isinstance(config, dict) or config.get("format") != "lpae-run":
-        raise ValueError(f"{path}: config.json is not an lpae run configuration")
     return path
+
+
+def read_config(path: Path) -> RunConfig:
+    """A run's config.json as a :class:`lpae.config.RunConfig`."""
+    return RunConfig.from_json(read_json(path), where=str(path))
 
 
 @dataclass
@@ -140,45 +100,57 @@ class PreparedData:
         return torch.from_numpy(self.preprocessor.transform(self.dataset.x[rows]))
 
 
-def prepare_data(config: dict[str, Any], dataset: Dataset | None = None) -> PreparedData:
-    """Load (unless given), split and preprocess data exactly as the run's config says."""
-    data = config["data"]
-    if dataset is None:
-        dataset = load(data["spec"], nan=data.get("nan", "error"), image_size=data.get("image_size"))
+@dataclass(frozen=True)
+class Rows:
+    """Row indices of a run's parts; under the one-class protocol train and val keep the normal
+    classes only, and ``all_train`` is the training split before that restriction."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    all_train: np.ndarray
+
+
+def split_rows(
+    dataset: Dataset,
+    split_seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    normal_classes: Sequence[int] | None,
+) -> Rows:
+    """The seeded split of a data set (lpae.data.split_indices) and the one-class restriction."""
     splits = split_indices(
-        len(dataset.x),
-        data["split_seed"],
-        dataset.y,
-        data["val_fraction"],
-        data["test_fraction"],
-        dataset.test_rows,
+        len(dataset.x), split_seed, dataset.y, val_fraction, test_fraction, dataset.test_rows
     )
-    normal = data.get("normal_classes")  # one-class protocol: train and validate on these only
-    train = normal_rows(splits.train, dataset.y, normal)
-    val = normal_rows(splits.val, dataset.y, normal)
-    prepared = PreparedData(
-        dataset, Preprocessor.from_json(data["preprocess"]), train, val, splits.test, all_train=splits.train
-    )
-    fraction = float(data.get("contaminate", 0.0))
-    if fraction > 0:
-        seed = int(data.get("contaminate_seed", data["split_seed"]))
-        prepared.train_x, prepared.train_outliers = contaminate(dataset.x[train], fraction, seed)
+    train = normal_rows(splits.train, dataset.y, normal_classes)
+    val = normal_rows(splits.val, dataset.y, normal_classes)
+    return Rows(train, val, splits.test, splits.train)
+
+
+def prepare_data(config: RunConfig, dataset: Dataset | None = None, rows: Rows | None = None) -> PreparedData:
+    """Load (unless given), split (unless ``rows`` are given) and preprocess data exactly as the
+    run's config says, contamination included."""
+    data = config.data
+    if dataset is None:
+        dataset = load(data.spec, nan=data.nan, image_size=data.image_size)
+    if rows is None:
+        rows = split_rows(
+            dataset, data.split_seed, data.val_fraction, data.test_fraction, data.normal_classes
+        )
+    preprocessor = Preprocessor.from_json(data.preprocess)
+    prepared = PreparedData(dataset, preprocessor, rows.train, rows.val, rows.test, all_train=rows.all_train)
+    if data.contaminate > 0:
+        x_train = dataset.x[rows.train]
+        prepared.train_x, prepared.train_outliers = contaminate(
+            x_train, data.contaminate, data.contaminate_seed
+        )
     return prepared
 
 
-def model_settings(config: dict[str, Any]) -> ModelSettings:
-    """The model settings of a config (older configs lack the newer fields: defaults fill them)."""
-    known = {f.name for f in fields(ModelSettings)}
-    m = {key: value for key, value in config["model"].items() if key in known}
-    for key in ("hidden", "image_shape"):
-        if m.get(key) is not None:
-            m[key] = tuple(m[key])
-    return ModelSettings(**m)
-
-
-def build_from_config(config: dict[str, Any]) -> Autoencoder:
-    criterion = criteria.build(config["loss"], feature_shape=tuple(config["data"]["shape"]))
-    return build_model(config["data"]["shape"], model_settings(config), criterion)
+def build_from_config(config: RunConfig) -> Autoencoder:
+    """The run's model (criterion first, then the networks), initialised from the global RNG."""
+    criterion = criteria.build(config.loss, feature_shape=config.data.shape)
+    return build_model(config.data.shape, config.model, criterion)
 
 
 @dataclass
@@ -186,7 +158,7 @@ class Run:
     """A finished run loaded back from its directory."""
 
     path: Path
-    config: dict[str, Any]
+    config: RunConfig
     model: Autoencoder
     metrics: dict[str, Any]
 
@@ -194,7 +166,7 @@ class Run:
 def load_run(path: Path | str) -> Run:
     """Rebuild a run's model from config.json and model.safetensors alone."""
     path = check_run_dir(Path(path))
-    config = read_json(path / "config.json")
+    config = read_config(path / "config.json")
     model = build_from_config(config)
     model.load_state_dict(load_file(path / "model.safetensors"))
     model.eval()

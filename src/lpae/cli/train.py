@@ -1,18 +1,28 @@
-"""`lpae train`: one run, with a progress bar, resumable, exit code 3 when training diverges."""
+"""`lpae train`: one run, with a progress bar, resumable, exit code 3 when training diverges.
+
+Its options are derived from the run schema (lpae.config.options("cli")): every run setting a
+user may choose on the command line, with its type, default and help text, plus the command's own
+``--out``, ``--resume``, ``--quiet`` and ``--overwrite``.
+"""
 
 from __future__ import annotations
 
+import inspect
 import sys
+import types
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from inspect import Parameter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from lpae.cli.app import EXIT_DIVERGED, app, fail, parse_int_list
+from lpae.cli.app import EXIT_DIVERGED, app, fail
 from lpae.cli.show import console, metrics_table
+from lpae.config import Option, RunSpec, options, with_options
 
 if TYPE_CHECKING:
     from lpae.train import EpochCallback
@@ -48,88 +58,63 @@ def progress_bar(enabled: bool, epochs: int) -> Iterator[EpochCallback | None]:
         yield on_epoch
 
 
-@app.command()
-def train(
-    data: str = typer.Option("digits", help="data set spec, e.g. digits (see `lpae datasets`)"),
-    loss: str = typer.Option("l2", help="criterion spec, e.g. lp:0.5 (see `lpae losses`)"),
-    out: Path = typer.Option(..., help="run directory to create"),
-    model: str = typer.Option("ae", help="ae, dae (denoising) or vae"),
-    arch: str = typer.Option("auto", help="mlp, conv, or auto (conv for C x H x W images)"),
-    hidden: str = typer.Option(
-        "", help="hidden sizes (mlp) or channels (conv), comma-separated; default mlp 256,128, conv 32,64"
-    ),
-    latent: int = typer.Option(16, help="latent code size"),
-    activation: str = typer.Option("relu", help="relu, gelu, elu, tanh or silu"),
-    corruption: str | None = typer.Option(
-        None, help="dae input corruption: gaussian:std=S, mask:rate=R or saltpepper:rate=R (gaussian:std=0.1)"
-    ),
-    beta: float = typer.Option(1.0, help="vae: weight of the KL term"),
-    kl_warmup: int = typer.Option(0, help="vae: epochs over which the KL weight ramps up to beta"),
-    epochs: int = typer.Option(20, help="training epochs"),
-    lr: float = typer.Option(1e-3, help="learning rate"),
-    batch_size: int = typer.Option(128, help="batch size"),
-    optimizer: str = typer.Option("adam", help="adam or adamw"),
-    weight_decay: float = typer.Option(0.0, help="weight decay (decoupled with adamw)"),
-    schedule: str = typer.Option("none", help="learning-rate schedule: none or cosine"),
-    clip: float | None = typer.Option(None, help="clip the global gradient norm to this value"),
-    patience: int | None = typer.Option(None, help="early-stopping patience in epochs (off by default)"),
-    seed: int = typer.Option(0, help="random seed (weights, shuffling, noise, split)"),
-    device: str = typer.Option("auto", help="auto (CUDA when present), cpu or cuda"),
-    checkpoint_every: int = typer.Option(1, help="epochs between checkpoints in OUT.partial (0: none)"),
-    resume: bool = typer.Option(False, help="continue an interrupted run from its checkpoint in OUT.partial"),
-    quiet: bool = typer.Option(False, help="no progress bar and no metrics table"),
-    preprocess: str = typer.Option("auto", help="standard, minmax, none, or auto (follows the criterion)"),
-    nan: str = typer.Option("error", help="NaN or infinite values in a data file: error, or drop those rows"),
-    image_size: int | None = typer.Option(None, help="resize image data to N x N (needed for mixed sizes)"),
-    normal_classes: str | None = typer.Option(
-        None, help="one-class protocol: train and validate on these classes only, e.g. 0,1,4"
-    ),
-    contaminate: float = typer.Option(
-        0.0, help="replace this fraction of training rows by gross outliers (seeded by --seed)"
-    ),
-    overwrite: bool = typer.Option(False, help="replace an existing run directory"),
-) -> None:
-    """Train one autoencoder and write its run directory."""
-    from lpae.experiment import RunSpec, train_run
-    from lpae.models import ModelSettings
-    from lpae.protocol import parse_classes
-    from lpae.train import TrainSettings
+def is_tuple(option: Option) -> bool:
+    """Whether the setting holds a tuple (possibly None): tuple[int, ...] or tuple[int, ...] | None."""
+    union = isinstance(option.type, types.UnionType)
+    kinds = typing.get_args(option.type) if union else (option.type,)
+    return any(typing.get_origin(kind) is tuple for kind in kinds)
 
-    spec = RunSpec(
-        data=data,
-        loss=loss,
-        model=ModelSettings(
-            model=model,
-            arch=arch,
-            hidden=parse_int_list(hidden, "--hidden") if hidden.strip() else None,
-            latent=latent,
-            activation=activation,
-            corruption=corruption,
-            beta=beta,
-            kl_warmup=kl_warmup,
-        ),
-        train=TrainSettings(
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            seed=seed,
-            weight_decay=weight_decay,
-            patience=patience,
-            optimizer=optimizer,
-            schedule=schedule,
-            clip=clip,
-            checkpoint_every=checkpoint_every,
-            device=device,
-        ),
-        preprocess=preprocess,
-        nan=nan,
-        image_size=image_size,
-        split_seed=seed,
-        normal_classes=parse_classes(normal_classes),
-        contaminate=contaminate,
+
+def cli_option(option: Option) -> Parameter:
+    """An ``lpae train`` option for a run setting: its name, type, default and help from lpae.config;
+    tuple settings (hidden, normal_classes) are given as comma-separated integers."""
+    annotation, default = option.type, option.default
+    if is_tuple(option):
+        annotation = str | None
+        default = None if default is None else ",".join(map(str, default))
+    return keyword(option.name, typer.Option(default, help=option.help), annotation)
+
+
+def comma_list(option: Option, text: Any) -> Any:
+    """'64,32' -> (64, 32) for tuple settings; '' -> None (the setting's default)."""
+    if not isinstance(text, str) or not is_tuple(option):
+        return text
+    if not text.strip():
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        flag = "--" + option.name.replace("_", "-")
+        raise ValueError(f"{flag} must be comma-separated integers, got {text!r}") from None
+
+
+def keyword(name: str, option: Any, annotation: Any) -> Parameter:
+    return Parameter(name, Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+
+
+OUT = keyword("out", typer.Option(..., help="run directory to create"), Path)
+COMMAND_FLAGS = [
+    keyword(
+        "resume",
+        typer.Option(False, help="continue an interrupted run from its checkpoint in OUT.partial"),
+        bool,
+    ),
+    keyword("quiet", typer.Option(False, help="no progress bar and no metrics table"), bool),
+    keyword("overwrite", typer.Option(False, help="replace an existing run directory"), bool),
+]
+
+
+def train(**values: Any) -> None:
+    """Train one autoencoder and write its run directory."""
+    from lpae.experiment import train_run
+
+    out, resume, quiet, overwrite = (values.pop(name) for name in ("out", "resume", "quiet", "overwrite"))
+    settings = options("cli")
+    spec = with_options(
+        RunSpec(), {name: comma_list(settings[name], value) for name, value in values.items()}
     )
     show = not quiet and sys.stdout.isatty()
-    with progress_bar(show, epochs) as on_epoch:
+    with progress_bar(show, spec.train.epochs) as on_epoch:
         metrics = train_run(spec, out, overwrite=overwrite, resume=resume, on_epoch=on_epoch)
     if not quiet:
         console.print(metrics_table(metrics, f"{out} ({spec.loss} on {spec.data})"))
@@ -140,3 +125,10 @@ def train(
             "(try a smaller --lr, or --clip)",
             EXIT_DIVERGED,
         )
+
+
+# The options are the run settings of lpae.config's CLI face, then this command's own.
+PARAMETERS = [OUT, *map(cli_option, options("cli").values()), *COMMAND_FLAGS]
+train.__signature__ = inspect.Signature(PARAMETERS)  # type: ignore[attr-defined]
+train.__annotations__ = {p.name: p.annotation for p in PARAMETERS}
+app.command()(train)

@@ -1,6 +1,7 @@
 """Which runs may train fused, and training a group of them into ordinary run directories.
 
-Runs fuse when they share the data (spec, NaN policy, image size, split fractions, and for
+Which settings members must share is declared once, in the run schema (lpae.config: each
+field's ``fused`` mark): the data (spec, NaN policy, image size, split fractions, and for
 one-class runs the normal classes and split seed, so every member has equally many rows), the
 model kind and architecture (arch, hidden, latent, activation, image shape) and the batch size
 and device. Everything else may differ between members: criterion (learned scales and shapes
@@ -12,68 +13,65 @@ classes) and contamination (outliers replace training rows, so the count stays).
 per member, same files, one metrics dict per member in order. It falls back to training the
 members one after another with lpae.experiment.train_run (same results, no ``fused`` mark) when
 the architecture is convolutional (decided once the data are loaded: arch auto on images), when
-there is only one member, or when a spec sets an option this module does not know to mirror (a
-RunSpec, ModelSettings or TrainSettings field added after it, at a non-default value).
+a member's model is one the stacked model cannot batch exactly (lpae.fused.stacked.batch_problem:
+a model kind with other layers, or with parameters outside its networks and criterion), or when
+there is only one member.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import MISSING, Field, fields
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from lpae.config import (
+    SHARED,
+    SHARED_ONE_CLASS,
+    Option,
+    RunConfig,
+    RunSpec,
+    as_json,
+    flat_values,
+    options,
+)
 from lpae.data import load, normalize_spec
-from lpae.experiment import RunSpec, init_model, make_config, train_run, write_trained_run
+from lpae.experiment import init_model, prepare_run, train_run, write_trained_run
+from lpae.fused.stacked import batch_problem
 from lpae.fused.train import fit_group
-from lpae.models import ModelSettings
-from lpae.runs import PreparedData, partial_dir, prepare_data
-from lpae.train import TrainSettings
+from lpae.runs import PreparedData, partial_dir
 
 MAX_MEMBERS = 32
 
-# The fields whose effect lpae.fused mirrors; a field added later makes a run train alone
-# (unless left at its default) rather than fused without it.
-KNOWN_FIELDS = {
-    RunSpec: {"data", "loss", "model", "train", "preprocess", "nan", "image_size", "split_seed",
-              "val_fraction", "test_fraction", "normal_classes", "contaminate"},
-    ModelSettings: {"model", "arch", "hidden", "latent", "activation", "corruption", "beta",
-                    "kl_warmup", "image_shape"},
-    TrainSettings: {"epochs", "lr", "batch_size", "seed", "weight_decay", "patience", "optimizer",
-                    "schedule", "clip", "checkpoint_every", "device"},
-}  # fmt: skip
+
+def shared_value(spec: RunSpec, option: Option) -> Any:
+    """What members must agree on for a shared setting (None where the setting is free here)."""
+    if option.fused == SHARED_ONE_CLASS and spec.normal_classes is None:
+        return None
+    value = flat_values(spec)[option.name]
+    if option.name == "data":  # one data set, however its spec is written
+        try:
+            return normalize_spec(value)
+        except ValueError:
+            return value.strip()
+    return value
 
 
-def data_spec(spec: RunSpec) -> str:
-    try:
-        return normalize_spec(spec.data)
-    except ValueError:
-        return spec.data.strip()
-
-
-# What fused members must share: (what it is called in a message, how to read it from a spec).
-SHARED: list[tuple[str, Callable[[RunSpec], Any]]] = [
-    ("data", data_spec),
-    ("nan", lambda s: s.nan),
-    ("image_size", lambda s: s.image_size),
-    ("val_fraction", lambda s: s.val_fraction),
-    ("test_fraction", lambda s: s.test_fraction),
-    ("normal_classes", lambda s: s.normal_classes),  # the one-class protocol keeps fewer rows,
-    # and how many of them fall in train and validation depends on the split seed
-    ("split_seed of one-class runs", lambda s: None if s.normal_classes is None else s.split_seed),
-    ("model", lambda s: s.model.model),
-    ("arch", lambda s: s.model.arch),
-    ("hidden", lambda s: s.model.hidden),
-    ("latent", lambda s: s.model.latent),
-    ("activation", lambda s: s.model.activation),
-    ("image_shape", lambda s: s.model.image_shape),
-    ("batch_size", lambda s: s.train.batch_size),
-    ("device", lambda s: s.train.device),
-]
+def shared_mismatch(spec_a: RunSpec, spec_b: RunSpec) -> str | None:
+    """The first setting that fused members must share (lpae.config marks them) and these two
+    runs do not, in words; None when they may share a group."""
+    # Shared settings first: a one-class rule only speaks once both runs are one-class alike.
+    shared = [o for o in options().values() if o.fused == SHARED]
+    for option in [*shared, *(o for o in options().values() if o.fused == SHARED_ONE_CLASS)]:
+        a, b = shared_value(spec_a, option), shared_value(spec_b, option)
+        if a != b:
+            name = option.name if option.fused == SHARED else f"{option.name} of one-class runs"
+            return f"{name} differs ({a!r} vs {b!r})"
+    return None
 
 
 def fuse_mismatch(spec_a: RunSpec, spec_b: RunSpec) -> str | None:
@@ -82,15 +80,6 @@ def fuse_mismatch(spec_a: RunSpec, spec_b: RunSpec) -> str | None:
         if spec.model.arch == "conv":
             return "arch conv trains one run at a time"
     return shared_mismatch(spec_a, spec_b)
-
-
-def shared_mismatch(spec_a: RunSpec, spec_b: RunSpec) -> str | None:
-    """The first setting that fused members must share and these two runs do not, in words."""
-    for name, read in SHARED:
-        a, b = read(spec_a), read(spec_b)
-        if a != b:
-            return f"{name} differs ({a!r} vs {b!r})"
-    return None
 
 
 def can_fuse(spec_a: RunSpec, spec_b: RunSpec) -> bool:
@@ -113,24 +102,6 @@ def fuse_groups(specs: Sequence[RunSpec], max_members: int = MAX_MEMBERS) -> lis
                 open_groups.append(home)
         home.append(index)
     return groups
-
-
-def field_default(item: Field[Any]) -> Any:
-    if item.default is not MISSING:
-        return item.default
-    if item.default_factory is not MISSING:
-        return item.default_factory()
-    return MISSING
-
-
-def unknown_options(spec: RunSpec) -> list[str]:
-    """Options of ``spec`` set away from their defaults that lpae.fused does not mirror."""
-    found = []
-    for owner, value in ((RunSpec, spec), (ModelSettings, spec.model), (TrainSettings, spec.train)):
-        for item in fields(owner):
-            if item.name not in KNOWN_FIELDS[owner] and getattr(value, item.name) != field_default(item):
-                found.append(f"{owner.__name__}.{item.name}")
-    return found
 
 
 def check_outs(specs: Sequence[RunSpec], outs: Sequence[Path], overwrite: bool) -> None:
@@ -169,25 +140,27 @@ def train_group(
     """
     specs, paths = list(specs), [Path(out) for out in outs]
     check_outs(specs, paths, overwrite)
-    if len(specs) == 1 or any(s.model.arch == "conv" or unknown_options(s) for s in specs):
+    if len(specs) == 1 or any(s.model.arch == "conv" for s in specs):
         return sequential(specs, paths, overwrite)
     first = specs[0]
     dataset = load(first.data, nan=first.nan, image_size=first.image_size)
-    configs = [make_config(spec, dataset) for spec in specs]
-    if configs[0]["model"]["arch"] != "mlp":
-        return sequential(specs, paths, overwrite)
     # Members with the same data settings (split, preprocessing) share their prepared data.
     prepared: dict[str, tuple[PreparedData, Tensor, Tensor]] = {}
-    member_data = []
-    for config in configs:
-        key = json.dumps(config["data"], sort_keys=True)
+    configs, member_data = [], []
+    for spec in specs:
+        config, data = prepare_run(spec, dataset)
+        if config.model.arch != "mlp":
+            return sequential(specs, paths, overwrite)
+        key = json.dumps(as_json(config.data), sort_keys=True)
         if key not in prepared:
-            data = prepare_data(config, dataset)
             prepared[key] = (data, data.tensor("train"), data.tensor("val"))
+        configs.append(config)
         member_data.append(prepared[key])
     x_trains = [train for _, train, _ in member_data]
     x_vals = [val for _, _, val in member_data]
     models = [init_model(config, spec.train.seed) for config, spec in zip(configs, specs, strict=True)]
+    if any(batch_problem(model) is not None for model in models):  # a model kind it cannot batch
+        return sequential(specs, paths, overwrite)
     for index, (model, x_train) in enumerate(zip(models, x_trains, strict=True)):
         try:
             model.criterion.check_support(x_train)
@@ -203,11 +176,11 @@ def train_group(
     ]
 
 
-def fused_config(config: dict[str, Any], group: str) -> dict[str, Any]:
+def fused_config(config: RunConfig, group: str) -> RunConfig:
     """A member's config.json: its own resolved config plus the fused-group marks.
 
     A member's directory is otherwise exactly what lpae.experiment.train_run writes."""
-    return {**config, "fused": True, "group": group}
+    return dataclasses.replace(config, fused=True, group=group)
 
 
 def sequential(specs: Sequence[RunSpec], outs: Sequence[Path], overwrite: bool) -> list[dict[str, Any]]:

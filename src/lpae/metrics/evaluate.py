@@ -49,10 +49,17 @@ from lpae.metrics.likelihood import (
     vae_bounds,
 )
 from lpae.metrics.reconstruction import clean_metrics, reconstruction_metrics
+from lpae.metrics.registry import Metric, declare
 from lpae.models import Autoencoder, VariationalAutoencoder
 from lpae.runs import PreparedData, Run, load_run, prepare_data
 
 EVAL_BATCH = 2048
+
+declare(
+    Metric("status", "done, or diverged for a run whose training diverged"),
+    Metric("eval_data", "the data set scored, when it is not the run's own"),
+    Metric("nonfinite_outputs", "NaN or infinite decoder outputs on the test rows", "values"),
+)
 
 
 @torch.no_grad()
@@ -80,11 +87,11 @@ def load_eval_data(run: Run, data: str | Dataset | None) -> Dataset | None:
     if data is None or isinstance(data, Dataset):
         dataset = data
     elif isinstance(data, str):
-        settings = run.config["data"]
-        dataset = load(data, nan=settings.get("nan", "error"), image_size=settings.get("image_size"))
+        settings = run.config.data
+        dataset = load(data, nan=settings.nan, image_size=settings.image_size)
     else:
         raise TypeError(f"data must be a data spec string or an lpae.data.Dataset, got {type(data).__name__}")
-    expected = tuple(run.config["data"]["shape"])
+    expected = run.config.data.shape
     if dataset is not None and dataset.shape != expected:
         raise ValueError(
             f"data {dataset.name!r}: samples of shape {dataset.shape} do not fit the run {run.path}, "
@@ -153,7 +160,7 @@ def likelihood_scores(
     found.update(gennorm_nll(residual))
     found.update(residual_shape(residual))
     if isinstance(model, VariationalAutoencoder) and model.criterion.is_likelihood:
-        found.update(vae_bounds(model, x, seed=int(run.config["train"]["seed"])))
+        found.update(vae_bounds(model, x, seed=run.config.train.seed))
     return found
 
 
@@ -183,7 +190,7 @@ def anomaly_scores(
     run: Run, prepared: PreparedData, x: torch.Tensor, out: torch.Tensor, x_hat: torch.Tensor
 ) -> dict[str, float]:
     """One-class runs only: the test rows outside the normal classes are the anomalies."""
-    normal = run.config["data"].get("normal_classes")
+    normal = run.config.data.normal_classes
     if normal is None or prepared.dataset.y is None:
         return {}
     model = run.model

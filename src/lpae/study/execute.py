@@ -5,11 +5,10 @@ schedule and may train as one batched model (lpae.fused). ``train_unit`` is the 
 executor calls; it never raises for a failing run: each run's exception becomes an Outcome with
 status "failed" and the error's first line, so one bad run cannot stop a study.
 
-Fused training: when ``lpae.fused`` provides ``fuse_groups(specs) -> list[list[int]]`` (which
-runs may share a group) and ``train_group(specs, outs, overwrite=True) -> list[metrics]`` (the
-contract of ``lpae.experiment.train_run``, one metrics dict per member, in order), ``make_units``
-groups runs and ``train_unit`` hands each group to it. Without it, or with ``fuse=False``, every
-unit is a single run, trained with ``train_run``.
+Fused training: ``make_units`` groups runs with ``lpae.fused.fuse_groups`` (which runs may share
+a group) and ``train_unit`` hands each group of two or more to ``lpae.fused.train_group`` (the
+contract of ``lpae.experiment.train_run``, one metrics dict per member, in order). With
+``fuse=False`` every unit is a single run, trained with ``train_run``.
 
 Runs trained somewhere other than the study's machine (Ray) are trained into a temporary folder
 and their files travel back with the Outcome (``portable=True``); the study process writes them.
@@ -17,24 +16,21 @@ and their files travel back with the Outcome (``portable=True``); the study proc
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lpae.experiment import RunSpec, train_run
+from lpae.config import RunSpec
+from lpae.experiment import train_run
+from lpae.fused import fuse_groups, train_group
 from lpae.study.store import Outcome
-
-GroupTrainer = Callable[..., list[dict[str, Any]]]
-GroupPlanner = Callable[[list[RunSpec]], list[list[int]]]
-FUSED_MODULE = "lpae.fused"
 
 
 @dataclass(frozen=True)
@@ -49,16 +45,6 @@ class Unit:
     jobs: tuple[Job, ...]
 
 
-def fused_api() -> tuple[GroupTrainer, GroupPlanner] | None:
-    """(lpae.fused.train_group, lpae.fused.fuse_groups) when lpae.fused provides both, else None."""
-    try:
-        module = importlib.import_module(FUSED_MODULE)
-    except ImportError:
-        return None
-    trainer, planner = getattr(module, "train_group", None), getattr(module, "fuse_groups", None)
-    return (trainer, planner) if callable(trainer) and callable(planner) else None
-
-
 def make_units(jobs: Sequence[Job], todo: set[str], fuse: bool = True) -> list[Unit]:
     """Units for the runs in ``todo``, out of every planned job of the grid (in grid order).
 
@@ -66,10 +52,9 @@ def make_units(jobs: Sequence[Job], todo: set[str], fuse: bool = True) -> list[U
     study trains each unfinished group with exactly the members it had (a group's rows are written
     in one transaction, so a group is either wholly finished or wholly unfinished).
     """
-    api = fused_api() if fuse else None
-    if api is None:
+    if not fuse:
         return [Unit((job,)) for job in jobs if job.run_id in todo]
-    groups = api[1]([job.spec for job in jobs])
+    groups = fuse_groups([job.spec for job in jobs])
     units = [Unit(tuple(jobs[i] for i in group if jobs[i].run_id in todo)) for group in groups]
     return [unit for unit in units if unit.jobs]
 
@@ -139,9 +124,8 @@ def train_unit(unit: Unit, portable: bool = False, threads: int | None = None) -
     staging = Path(tempfile.mkdtemp(prefix="lpae-unit-")) if portable else None
     try:
         outs = [staging / job.run_id if staging else Path(job.out) for job in unit.jobs]
-        api = fused_api() if len(unit.jobs) > 1 else None
-        if api is not None:
-            outcomes = train_fused(api[0], unit, outs)
+        if len(unit.jobs) > 1:
+            outcomes = train_fused(unit, outs)
         else:
             outcomes = [train_one(job, out) for job, out in zip(unit.jobs, outs, strict=True)]
         if staging is not None:
@@ -164,10 +148,10 @@ def train_one(job: Job, out: Path) -> Outcome:
     return outcome_from_metrics(job, metrics, started)
 
 
-def train_fused(trainer: GroupTrainer, unit: Unit, outs: list[Path]) -> list[Outcome]:
+def train_fused(unit: Unit, outs: list[Path]) -> list[Outcome]:
     started = time.time()
     try:
-        results = trainer([job.spec for job in unit.jobs], outs, overwrite=True)
+        results = train_group([job.spec for job in unit.jobs], outs, overwrite=True)
     except Exception as error:
         message = first_line(error)
         return [Outcome(job.run_id, "failed", {}, message, started, time.time()) for job in unit.jobs]

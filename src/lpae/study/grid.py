@@ -21,12 +21,16 @@ A grid may also be a union of blocks: each ``[[grids]]`` table overrides any of 
 (``train`` key by key) and adds its own cross product; a run named by two blocks is trained once.
 This keeps a big study from being a full cross product (e.g. contamination only for small data).
 
+The option names of [train] and [[models]] tables are the run settings that lpae.config marks
+for the grid (``lpae.config.options("grid")``: model and training settings, preprocessing, NaN
+policy, image size, split fractions), each checked against its type; data, criteria, seeds,
+one-class classes and contamination have their own keys above (``SET_BY_GRID``).
+
 Everything is validated before any run starts: unknown keys, unknown or malformed specs
-(through ``lpae.criteria.normalize`` and ``lpae.data.DATASETS``), bad values, options this
-version does not support, duplicate runs and an empty grid all raise ``ValueError`` naming the
-file and the key. Each run is a :class:`lpae.experiment.RunSpec` whose canonical JSON
-(``run_key``) is its key in the results store; the split seed follows the run's seed, so every
-criterion of one seed sees the same split.
+(through ``lpae.criteria.normalize`` and ``lpae.data.DATASETS``), bad values, duplicate runs and
+an empty grid all raise ``ValueError`` naming the file and the key. Each run is a
+:class:`lpae.config.RunSpec` whose canonical JSON (``run_key``) is its key in the results store;
+the split seed follows the run's seed, so every criterion of one seed sees the same split.
 """
 
 from __future__ import annotations
@@ -41,15 +45,23 @@ from pathlib import Path
 from typing import Any
 
 from lpae import criteria
+from lpae.config import RunSpec, as_json, options, with_options
 from lpae.data import DATASETS, missing_requirement
-from lpae.experiment import RunSpec
 from lpae.models import build_model
-from lpae.study.options import apply_options, has_option
 
 BLOCK_KEYS = ("seeds", "criteria", "data", "models", "train", "contaminate")
 TOP_KEYS = ("name", *BLOCK_KEYS, "grids")
 DATA_KEYS = ("spec", "normal_classes", "optional")
 PRESETS = ("quick", "full")
+# Run settings that the grid sets through its own keys rather than option tables.
+SET_BY_GRID = {
+    "data": "data",
+    "loss": "criteria",
+    "seed": "seeds",
+    "split_seed": "seeds",
+    "normal_classes": "data (normal_classes of a [[data]] table)",
+    "contaminate": "contaminate",
+}
 
 
 @dataclass(frozen=True)
@@ -83,18 +95,9 @@ def slug(text: str) -> str:
     return out.strip("_")[:60] or "x"
 
 
-def plain(value: Any) -> Any:
-    """Dataclass values as JSON-ready data (tuples become lists)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
 def run_key(spec: RunSpec) -> str:
     """Canonical JSON of a resolved RunSpec (criterion and data specs already canonical)."""
-    return json.dumps(plain(spec), sort_keys=True, separators=(",", ":"))
+    return json.dumps(as_json(spec), sort_keys=True, separators=(",", ":"))
 
 
 def run_id(key: str) -> str:
@@ -264,11 +267,6 @@ def normal_sets(item: dict[str, Any], labelled: Any, origin: str) -> tuple[tuple
         out.append(tuple(sorted(set(classes))))
     if labelled is False:
         raise ValueError(f"{where}: data set {item['spec']!r} has no labels")
-    if not has_option("normal_classes"):
-        raise ValueError(
-            f"{where}: one-class runs are not supported by this version of lpae yet "
-            "(RunSpec has no field 'normal_classes')"
-        )
     return tuple(out)
 
 
@@ -293,11 +291,6 @@ def contamination_levels(table: dict[str, Any], origin: str) -> list[float] | No
         raise ValueError(f"{origin}: contaminate must be a list of fractions, e.g. [0.0, 0.05, 0.2]")
     if any(not 0 <= v < 1 for v in raw):
         raise ValueError(f"{origin}: contaminate fractions must be in [0, 1), got {raw!r}")
-    if not has_option("contaminate"):
-        raise ValueError(
-            f"{origin}: option 'contaminate' is not supported by this version of lpae yet "
-            "(RunSpec has no field 'contaminate')"
-        )
     return [float(v) for v in raw]
 
 
@@ -319,7 +312,7 @@ def expand(
     for entry in data:
         for index, model_options in enumerate(models):
             where = f"{origin}: models[{index}]"
-            base = with_options(RunSpec(data=entry.spec), {**train, **model_options}, where)
+            base = with_grid_options(RunSpec(data=entry.spec), {**train, **model_options}, where)
             dry_build(base, losses, where)
             variants: list[dict[str, Any]] = [{"contaminate": c} for c in levels] if levels else [{}]
             # One-class runs use the first contamination level only: anomaly figures compare criteria.
@@ -327,10 +320,7 @@ def expand(
             for variant in variants:
                 for loss in losses:
                     for seed in seeds:
-                        spec = dataclasses.replace(
-                            base, loss=loss, split_seed=seed, train=dataclasses.replace(base.train, seed=seed)
-                        )
-                        spec = with_options(spec, variant, where)
+                        spec = with_options(base, {"loss": loss, "seed": seed, **variant}, where)
                         key = run_key(spec)
                         if key in keys:
                             raise ValueError(f"{where}: the grid names the same run twice ({key})")
@@ -339,9 +329,14 @@ def expand(
     return runs
 
 
-def with_options(spec: RunSpec, options: dict[str, Any], where: str) -> RunSpec:
+def with_grid_options(spec: RunSpec, values: dict[str, Any], where: str) -> RunSpec:
+    """``spec`` with the options of [train] and [[models]] tables set (lpae.config's grid face)."""
+    allowed = options("grid")
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     try:
-        return apply_options(spec, options, where)
+        return with_options(spec, values, where)
     except (TypeError, ValueError) as error:
         message = str(error)
         raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None

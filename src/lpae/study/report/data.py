@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lpae.models import ModelSettings
+from lpae.config import ModelSettings
 from lpae.study.store import Store
 from lpae.study.table import study_table
 

@@ -7,6 +7,7 @@ stored preprocessing inverted), from the lowest seed's run of each criterion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ N_IMAGES = 8
 MAX_ROWS = 12
 
 
-def image_shape(shape: list[int], info: dict[str, object]) -> tuple[int, ...] | None:
+def image_shape(shape: Sequence[int], info: dict[str, object]) -> tuple[int, ...] | None:
     if len(shape) == 3:
         return tuple(shape)
     declared = info.get("image_shape")
@@ -46,7 +47,7 @@ def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str
         except (OSError, ValueError):
             continue
         prepared = prepare_data(run.config)
-        shape = image_shape(run.config["data"]["shape"], prepared.dataset.info)
+        shape = image_shape(run.config.data.shape, prepared.dataset.info)
         if shape is None:
             return None
         x = prepared.tensor("test")[:N_IMAGES]
