@@ -35,10 +35,11 @@ import torch
 from torch import Tensor
 
 from lpae import criteria
+from lpae.config import ModelSettings, TrainSettings
 from lpae.fused import fit_group
 from lpae.fused.train import FusedGroup
-from lpae.models import Autoencoder, ModelSettings, build_model
-from lpae.train import TrainSettings, fit
+from lpae.models import Autoencoder, build_model
+from lpae.train import fit
 
 
 def build(n_models: int, n_features: int, hidden: tuple[int, ...], latent: int) -> list[Autoencoder]:

@@ -37,8 +37,9 @@ import torch
 from torch import nn
 
 from lpae import criteria
-from lpae.models import ModelSettings, build_model, mlp
-from lpae.train import TrainSettings, fit
+from lpae.config import ModelSettings, TrainSettings
+from lpae.models import build_model, mlp
+from lpae.train import fit
 
 
 @dataclass

@@ -132,6 +132,7 @@ def test_each_grid_option_is_set_on_its_section(name: str) -> None:
         "optimizer": "adamw",
         "schedule": "cosine",
         "clip": 1.0,
+        "continuation": 0.25,
         "checkpoint_every": 0,
         "device": "cpu",
         "preprocess": "minmax",
@@ -185,6 +186,7 @@ def test_fused_grouping_reads_the_schema() -> None:
         "optimizer": "adamw",
         "schedule": "cosine",
         "clip": 1.0,
+        "continuation": 0.2,
         "checkpoint_every": 0,
     }
     assert set(different) == set(SETTINGS), "add the new setting to this table"
@@ -251,6 +253,7 @@ def test_a_run_written_by_lpae_0_1_0_loads_and_evaluates_as_it_did() -> None:
 
     run = load_run(Path(__file__).parent / "data" / "run-0.1.0")
     assert run.config.model.model == "vae" and run.config.data.normal_classes == (0, 1)
+    assert run.config.train.continuation == 0.0  # what 0.1.0 did: no continuation
     metrics = evaluate(run)
     for key in ("recon_l2", "nll_gennorm_bpd", "anomaly_auroc", "probe_acc"):
         assert metrics[key] == pytest.approx(run.metrics[key], rel=1e-6), key

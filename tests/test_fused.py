@@ -1,14 +1,15 @@
 """Fused training against solo training: every member of a mixed group ends where lpae.train.fit
 takes it alone (ae, dae, vae; mixed criteria, learning rates, clipping, schedules, optimizers,
-corruptions, KL settings, early stopping), a diverging member leaves the others untouched, and
-learned criterion parameters belong to their own member."""
+corruptions, KL settings, early stopping), a diverging member leaves the others untouched,
+learned criterion parameters belong to their own member, a model kind with its own objective
+trains fused as alone, and a model the stacked model cannot batch is refused."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -16,9 +17,11 @@ import torch
 from sklearn.datasets import load_digits
 
 from lpae import criteria
+from lpae.config import ModelSettings, TrainSettings
 from lpae.fused import fit_group
-from lpae.models import Autoencoder, ModelSettings, build_model
-from lpae.train import TrainResult, TrainSettings, fit
+from lpae.fused.stacked import batch_problem
+from lpae.models import Autoencoder, GroupOfOne, Members, build_model
+from lpae.train import TrainResult, fit
 
 RELATIVE = 1e-4  # the issue's bound for a member trained fused vs alone
 
@@ -244,3 +247,120 @@ def test_groups_that_cannot_share_a_batched_model_are_refused(
     )
     with pytest.raises(ValueError, match="only MLP"):
         fit_group([conv, conv], [x_train] * 2, [x_val] * 2, [settings(Member("l", 0))] * 2)
+
+
+# --- model kinds beyond ae, dae and vae ---------------------------------------------------------
+
+
+class SparseAutoencoder(Autoencoder):
+    """A toy model kind with its own objective: the AE's plus an L1 penalty on the code."""
+
+    penalty = 0.5
+
+    @classmethod
+    def member_objective(
+        cls,
+        members: Members,
+        x: torch.Tensor,
+        noises: Sequence[torch.Generator | None],
+        kl_weights: Sequence[float],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = members.encoder_output(x)  # (K, B, latent)
+        out = members.decode(z)
+        return members.loss(x, out) + cls.penalty * z.abs().sum(dim=-1), out
+
+
+class TemperedAutoencoder(Autoencoder):
+    """A toy model kind with a learned parameter outside its networks and criterion."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.log_temperature = torch.nn.Parameter(torch.zeros(()))
+
+    @classmethod
+    def member_objective(
+        cls,
+        members: Members,
+        x: torch.Tensor,
+        noises: Sequence[torch.Generator | None],
+        kl_weights: Sequence[float],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        objective, _ = super().member_objective(members, x, noises, kl_weights)
+        models = cast(Sequence[TemperedAutoencoder], members.models)
+        parts = zip(models, members.unbind(objective), strict=True)
+        return members.stack([o * (-m.log_temperature).exp() + m.log_temperature for m, o in parts]), None
+
+
+def toy(kind: type[Autoencoder], member: Member) -> Autoencoder:
+    torch.manual_seed(member.seed)
+    return kind((64,), ModelSettings(hidden=(24,), latent=6), criteria.build(member.loss))
+
+
+def test_a_model_kind_with_its_own_objective_trains_fused_as_alone(
+    digits: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    x_train, x_val = digits
+    members = [Member("lp:2", 0), Member("lp:1", 1, {"lr": 3e-3, "clip": 1.0})]
+    solo = []
+    for member in members:
+        model = toy(SparseAutoencoder, member)
+        solo.append((model, fit(model, x_train, x_val, settings(member))))
+    models = [toy(SparseAutoencoder, m) for m in members]
+    fused = fit_group(models, [x_train] * 2, [x_val] * 2, [settings(m) for m in members])
+    for (model, result), fused_model, fused_result in zip(solo, models, fused, strict=True):
+        same_history(result, fused_result)
+        assert relative_gap(model, fused_model) <= RELATIVE
+    # The premise: the penalty is part of what was trained and validated, far beyond the tolerance,
+    # so a trainer that fell back to the plain AE objective would fail the comparison above.
+    model, result = solo[0]
+    best_val_loss = result.history[result.best_epoch - 1]["val_loss"]  # the weights it ends with
+    assert mean_objective(SparseAutoencoder, model, x_val) == pytest.approx(best_val_loss, rel=1e-5)
+    assert best_val_loss > mean_objective(Autoencoder, model, x_val) * (1 + 100 * RELATIVE)
+
+
+def mean_objective(kind: type[Autoencoder], model: Autoencoder, x: torch.Tensor) -> float:
+    """The mean objective of model class ``kind`` for ``model``'s weights on x."""
+    with torch.no_grad():
+        objective, _ = kind.member_objective(GroupOfOne(model), x, [None], [0.0])
+    return float(objective.mean())
+
+
+def test_models_the_stacked_model_cannot_batch_are_refused(
+    digits: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    x_train, x_val = digits
+    member = Member("lp:2", 0)
+    tempered = [toy(TemperedAutoencoder, Member("lp:2", seed)) for seed in (0, 1)]
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in tempered]
+    assert batch_problem(tempered[0]) is not None
+    with pytest.raises(ValueError, match=r"member 0: .*parameters outside .* \(log_temperature\)"):
+        fit_group(tempered, [x_train] * 2, [x_val] * 2, [settings(member)] * 2)
+    for model, state in zip(tempered, before, strict=True):  # nothing trained
+        assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    normed = build("ae", member)
+    normed.encoder = torch.nn.Sequential(*normed.encoder, torch.nn.LayerNorm(6))
+    with pytest.raises(ValueError, match=r"member 1: .*layer encoder\.3 \(LayerNorm.*only Linear layers"):
+        fit_group([build("ae", member), normed], [x_train] * 2, [x_val] * 2, [settings(member)] * 2)
+    # What lpae builds can be batched, whatever the kind.
+    assert all(batch_problem(build(kind, member)) is None for kind in ("ae", "dae", "vae"))
+
+
+def test_members_under_continuation_equal_solo_runs(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Annealed criteria on several schedules: same-spec members with other schedules (epochs,
+    continuation) must not share a criterion call, and each follows its own schedule."""
+    members = [
+        Member("lp:0.5", 0),
+        Member("lp:0.5", 1),  # same schedule as member 0: shares its criterion call
+        Member("lp:0.5", 2, {"continuation": 0.5}),
+        Member("lp:0.5", 3, {"epochs": 3}),
+        Member("lp:0.5", 4, {"continuation": 0.0}),
+        Member("cauchy", 5),
+        Member("barron:alpha=learned", 6, {"lr": 1e-2}),
+        Member("student_t:df=2.5,scale=learned", 7),
+        Member("lpnorm:0.5", 8),
+    ]
+    solo, models, fused = solo_and_fused("ae", members, digits, epochs=5)
+    for (solo_model, solo_result), model, result in zip(solo, models, fused, strict=True):
+        same_history(solo_result, result)
+        assert relative_gap(solo_model, model) < RELATIVE
+        assert model.criterion.progress == 1.0  # left at the target

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from lpae import criteria
+from lpae.config import ModelSettings
 from lpae.fused.adam import TableAdam
 from lpae.fused.losses import MemberLosses, batch_separable, merge_key
 from lpae.fused.stacked import StackedAutoencoders
-from lpae.models import Autoencoder, ModelSettings, VariationalAutoencoder, build_model
+from lpae.models import Autoencoder, VariationalAutoencoder, build_model
 
 CPU = torch.device("cpu")
 
@@ -121,13 +122,15 @@ def test_batched_forward_is_each_members_forward(kind: str) -> None:
     models = members(kind, ["lp:2", "gaussian:scale=predicted", "gennorm:p=learned"])
     stacked = StackedAutoencoders(models, CPU)
     x = torch.randn(3, 5, 10, generator=torch.Generator().manual_seed(3))
-    code = stacked.encode(x)
-    if kind == "vae":
-        code = code.chunk(2, dim=2)[0]
-    out = stacked.decode(code)
+    out = stacked.decode(type(models[0]).point_code(stacked.encoder_output(x)))  # a VAE: the mean
     assert out.shape == (3, 5, 20)  # the widest decoder (n_outputs = 2)
+    losses, x_hat = stacked.loss(x, out), stacked.reconstruct(out)
+    assert losses.shape == (3, 5) and x_hat.shape == x.shape
     for row, model in enumerate(models):
         torch.testing.assert_close(stacked.member_output(out, row), model(x[row]), rtol=1e-6, atol=1e-6)
+        expected = model.criterion(x[row], model(x[row]))
+        torch.testing.assert_close(losses[row], expected, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(x_hat[row], model.reconstruct(x[row]), rtol=1e-6, atol=1e-6)
     if kind == "vae":
         assert isinstance(models[0], VariationalAutoencoder)
 

@@ -12,9 +12,10 @@ from scipy.stats import multivariate_normal
 from torch import Tensor
 
 from lpae import criteria
+from lpae.config import ModelSettings
 from lpae.corruption import build_corruption, normalize_corruption
 from lpae.criteria import Criterion
-from lpae.models import ModelSettings, VariationalAutoencoder, build_model
+from lpae.models import VariationalAutoencoder, build_model
 
 
 class TwoChannel(Criterion):

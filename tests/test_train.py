@@ -12,9 +12,20 @@ import torch
 from sklearn.datasets import load_digits
 
 from lpae import criteria
+from lpae import train as train_module
 from lpae.checkpoint import flatten_optimizer, load_checkpoint, unflatten_optimizer
-from lpae.models import Autoencoder, ModelSettings, VariationalAutoencoder, build_model
-from lpae.train import TrainSettings, epoch_lr, fit, resolve_device, train_step, validation_record
+from lpae.config import ModelSettings, TrainSettings
+from lpae.models import Autoencoder, VariationalAutoencoder, build_model
+from lpae.train import (
+    EpochEnd,
+    Progress,
+    TrainResult,
+    close_epoch,
+    epoch_lr,
+    fit,
+    resolve_device,
+    train_step,
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +122,61 @@ def test_divergence_returns_status_and_keeps_finite_weights(
     assert same_weights(weights(net), initial)  # no finite epoch: the initial weights
 
 
-def test_best_weights_are_restored(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """With a learning rate high enough to make validation loss jump around, the model ends
-    holding the weights of the best epoch, not the last."""
+def test_best_weights_are_restored(
+    digits: tuple[torch.Tensor, torch.Tensor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model ends holding the weights of the best validation epoch, not the last: validation
+    losses are scripted (best at epoch 2 of 4), and each epoch's weights are recorded."""
     x_train, x_val = digits
     net = make("ae")
-    result = fit(net, x_train, x_val, TrainSettings(epochs=8, lr=0.05, batch_size=32, device="cpu"))
-    val_losses = [r["val_loss"] for r in result.history]
-    assert result.best_epoch == 1 + int(np.argmin(val_losses))
-    assert result.best_epoch != len(val_losses), "the scenario should have a best epoch before the last"
-    assert validation_record(net, x_val)["val_loss"] == pytest.approx(min(val_losses), rel=1e-6)
+    scripted = iter([5.0, 3.0, 4.0, 6.0])
+    monkeypatch.setattr(
+        train_module,
+        "validation_record",
+        lambda *_, **__: {"val_loss": next(scripted), "val_recon_l1": 1.0, "val_recon_l2": 1.0},
+    )
+    seen: dict[int, dict[str, torch.Tensor]] = {}
+    result = fit(
+        net,
+        x_train,
+        x_val,
+        TrainSettings(epochs=4, lr=0.01, device="cpu"),
+        on_epoch=lambda record: seen.__setitem__(int(record["epoch"]), weights(net)),
+    )
+    assert result.best_epoch == 2 and result.epochs_run == 4
+    assert same_weights(weights(net), seen[2]) and not same_weights(seen[2], seen[4])
+
+
+def test_close_epoch_books_rows_best_epochs_patience_and_divergence() -> None:
+    """The bookkeeping fit and lpae.fused share, epoch by epoch."""
+    progress, result = Progress(), TrainResult()
+    ends = []
+    for epoch, val_loss in enumerate([3.0, 2.0, 2.5, 2.1], start=1):
+        record = {"val_loss": val_loss, "val_recon_l1": 0.5, "val_recon_l2": 0.7}
+        ends.append(close_epoch(progress, result, epoch, 0.01, 10.0 / epoch, record.copy, patience=2))
+    assert [end.improved for end in ends] == [True, True, False, False]
+    assert [end.stop for end in ends] == [False, False, False, True]  # patience 2 ran out
+    assert (progress.epoch, progress.best_epoch, progress.best_loss, progress.since_best) == (4, 2, 2.0, 2)
+    assert progress.history[1] == ends[1].record
+    assert list(progress.history[1].items()) == [
+        ("epoch", 2),
+        ("train_loss", 5.0),
+        ("val_loss", 2.0),
+        ("val_recon_l1", 0.5),
+        ("val_recon_l2", 0.7),
+        ("lr", 0.01),
+    ]
+    assert result.status == "done"
+
+    def never() -> dict[str, float]:
+        raise AssertionError("no validation after a non-finite training loss")
+
+    end = close_epoch(progress, result, 5, 0.01, math.nan, never, patience=None)
+    assert end == EpochEnd(None, stop=True) and len(progress.history) == 4 and progress.epoch == 4
+    assert (result.status, result.reason) == ("diverged", "non-finite training loss at epoch 5")
+    other = TrainResult()
+    end = close_epoch(Progress(), other, 2, 0.01, 1.0, lambda: {"val_loss": math.inf}, patience=None)
+    assert end.stop and (other.status, other.reason) == ("diverged", "non-finite validation loss at epoch 2")
 
 
 def test_early_stopping_waits_patience_epochs(digits: tuple[torch.Tensor, torch.Tensor]) -> None:

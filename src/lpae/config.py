@@ -14,7 +14,9 @@ with :func:`setting`, which records beside its default
   study grid's [train] or [[models]] tables) and ``"estimator"`` (a keyword of LpAutoencoder and
   LpAnomalyDetector); settings that no face sets are resolved from the data (``image_shape``) or
   follow another setting (``split_seed`` follows ``seed``);
-- ``resume_free``: an interrupted run may resume with another value (device, checkpoint_every).
+- ``resume_free``: an interrupted run may resume with another value (device, checkpoint_every);
+- ``absent``: what a config.json written before the setting existed meant (its behaviour then),
+  when that differs from the new default (continuation: 0, off).
 
 Those faces are derived from this module: :func:`options` lists the flat option names with their
 metadata, :func:`with_options` sets flat options on a spec with type checks, and
@@ -38,7 +40,7 @@ import platform
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 from lpae import __version__
@@ -65,6 +67,7 @@ def setting(
     faces: frozenset[str] | set[str] = ALL_FACES,
     follows: str | None = None,
     resume_free: bool = False,
+    absent: Any = MISSING,
 ) -> Any:
     """A dataclass field of the run schema with its metadata (module docstring)."""
     if fused not in (FREE, SHARED, SHARED_ONE_CLASS):
@@ -75,6 +78,7 @@ def setting(
         "faces": frozenset(faces),
         "follows": follows,
         "resume_free": resume_free,
+        "absent": default if absent is MISSING else absent,
     }
     return field(default=default, metadata=metadata)
 
@@ -193,6 +197,13 @@ class TrainSettings:
     optimizer: str = setting("adam", "adam or adamw", fused=FREE)
     schedule: str = setting("none", "learning-rate schedule: none or cosine (per epoch)", fused=FREE)
     clip: float | None = setting(None, "clip the global gradient norm to this value", fused=FREE)
+    continuation: float = setting(
+        0.7,
+        "fraction of the epochs over which non-convex criteria move from a convex start to the "
+        "target (lpae.criteria.continuation); 0: off",
+        fused=FREE,
+        absent=0.0,
+    )
     checkpoint_every: int = setting(
         1,
         "epochs between checkpoints in OUT.partial (0: none)",
@@ -217,6 +228,10 @@ class TrainSettings:
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.clip is not None and not (self.clip > 0 and math.isfinite(self.clip)):
             raise ValueError(f"gradient clipping norm must be a positive number, got {self.clip}")
+        if not (isinstance(self.continuation, int | float) and 0 <= self.continuation <= 1):
+            raise ValueError(
+                f"continuation must be a fraction of the epochs in [0, 1], got {self.continuation}"
+            )
         if not (positive_int(self.checkpoint_every) or self.checkpoint_every == 0):
             raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")
         check_choice("device", self.device, DEVICES)
@@ -489,4 +504,7 @@ def read_section(owner: type, raw: Mapping[str, Any]) -> Any:
     if unknown:
         raise ValueError(f"unknown {owner.__name__} settings {', '.join(unknown)}")
     values = {key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()}
+    for item in dataclasses.fields(owner):  # written before the setting existed: what it meant then
+        if item.name not in values and "absent" in item.metadata:
+            values[item.name] = item.metadata["absent"]
     return owner(**values)

@@ -25,11 +25,20 @@ convolutions whose output padding restores the exact size, so 8x8, 28x28 and odd
 The decoder emits ``criterion.n_outputs`` channels per input feature, stacked along dim 1
 (lpae.criteria.base), so every criterion works with every model.
 
+Each model class owns its training objective, written once for a group of K members of its kind
+(:meth:`Autoencoder.member_objective`): it sees them through the small :class:`Members` protocol
+(encoder output, decoding, per-sample criterion and point reconstruction; one member's part of a
+tensor). lpae.train presents one model as a group of one (:class:`GroupOfOne`), lpae.fused the
+stacked members of a fused group, so solo and fused training run the same objective; validation's
+objective and point reconstruction come from :meth:`Autoencoder.member_validation` in both. A
+new model kind overrides ``member_objective`` (and ``point_code`` if its noiseless code is not
+the whole encoder output), never the trainers.
+
 Determinism (the fused trainer relies on it): parameters are created, and so initialised by
 PyTorch's default initialisers from the global RNG, in this order: the criterion's (it is built
 first), then the encoder's layers from input to code, then the decoder's from code to output.
-All randomness of a training step comes from the one ``noise`` generator passed to
-``objective``: a DAE draws one tensor of x's shape for its corruption, a VAE one standard normal
+All randomness of a training step comes from the member's one ``noise`` generator passed to the
+objective: a DAE draws one tensor of x's shape for its corruption, a VAE one standard normal
 tensor of shape (B, latent) for its reparameterisation.
 """
 
@@ -37,109 +46,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from typing import Protocol, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lpae.corruption import Corruption, build_corruption, normalize_corruption
+from lpae.config import DEFAULT_CORRUPTION, ModelSettings
+from lpae.corruption import Corruption, build_corruption
 from lpae.criteria import Criterion
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
+ACTIVATION_LAYERS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "elu": nn.ELU,
     "tanh": nn.Tanh,
     "silu": nn.SiLU,
 }
-MODELS = ("ae", "dae", "vae")
-ARCHS = ("auto", "mlp", "conv")
-DEFAULT_HIDDEN = {"mlp": (256, 128), "conv": (32, 64)}
-DEFAULT_CORRUPTION = "gaussian:std=0.1"
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """What it takes to rebuild a model; stored in config.json.
-
-    ``hidden`` = None takes the architecture's default (mlp 256,128; conv channels 32,64);
-    ``corruption`` = None takes gaussian:std=0.1 for a dae; ``image_shape`` is the (C, H, W) view
-    a conv model puts on flat samples (such as digits' 64 features as 1x8x8).
-    """
-
-    model: str = "ae"
-    arch: str = "auto"
-    hidden: tuple[int, ...] | None = None
-    latent: int = 16
-    activation: str = "relu"
-    corruption: str | None = None  # dae only
-    beta: float = 1.0  # vae only: weight of the KL term
-    kl_warmup: int = 0  # vae only: epochs over which the KL weight ramps up to beta
-    image_shape: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; allowed: {', '.join(ARCHS)}")
-        if isinstance(self.latent, bool) or not isinstance(self.latent, int) or self.latent <= 0:
-            raise ValueError(f"latent size must be a positive integer, got {self.latent}")
-        if self.hidden is not None:
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-            if any(not isinstance(h, int) or h <= 0 for h in self.hidden):
-                raise ValueError(f"hidden sizes must be positive integers, got {list(self.hidden)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; allowed: {', '.join(ACTIVATIONS)}")
-        if self.corruption is not None:
-            if self.model != "dae":
-                raise ValueError(f"corruption applies to model dae only, not {self.model!r}")
-            object.__setattr__(self, "corruption", normalize_corruption(self.corruption))
-        if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise ValueError(f"beta must be a number >= 0, got {self.beta}")
-        if isinstance(self.kl_warmup, bool) or not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:
-            raise ValueError(f"kl_warmup must be an integer number of epochs >= 0, got {self.kl_warmup}")
-        if self.model != "vae" and (self.beta != 1.0 or self.kl_warmup != 0):
-            raise ValueError(f"beta and kl_warmup apply to model vae only, not {self.model!r}")
-        if self.image_shape is not None:
-            object.__setattr__(self, "image_shape", tuple(self.image_shape))
-            if len(self.image_shape) != 3 or any(s <= 0 for s in self.image_shape):
-                raise ValueError(f"image_shape must be (C, H, W) of positive sizes, got {self.image_shape}")
-
-    def resolve(self, shape: Sequence[int], image_shape: Sequence[int] | None = None) -> ModelSettings:
-        """Every default made explicit for data whose samples have ``shape``.
-
-        ``image_shape`` is a (C, H, W) view of flat samples that the data set offers; it is used
-        only when the arch is conv and the samples are not (C, H, W) already.
-        """
-        shape = tuple(shape)
-        arch = self.arch
-        if arch == "auto":
-            arch = "conv" if len(shape) == 3 else "mlp"
-        view = self.image_shape
-        if arch == "conv" and view is None:
-            view = conv_view(shape, image_shape)
-        hidden = DEFAULT_HIDDEN[arch] if self.hidden is None else self.hidden
-        if arch == "conv" and not hidden:
-            raise ValueError("arch conv needs at least one channel count in hidden, e.g. 32,64")
-        corruption = self.corruption
-        if self.model == "dae" and corruption is None:
-            corruption = DEFAULT_CORRUPTION
-        return replace(self, arch=arch, hidden=hidden, corruption=corruption, image_shape=view)
-
-
-def conv_view(shape: tuple[int, ...], image_shape: Sequence[int] | None) -> tuple[int, ...] | None:
-    """The (C, H, W) a conv model reads samples of ``shape`` as; None when they already are images."""
-    if len(shape) == 3:
-        return None
-    if len(shape) == 2:
-        return (1, *shape)
-    if image_shape is not None and int(np.prod(image_shape)) == int(np.prod(shape)):
-        return tuple(int(s) for s in image_shape)
-    raise ValueError(
-        f"arch conv needs image data with samples of shape (C, H, W); this data has shape {shape} "
-        "and no image shape (use --arch mlp)"
-    )
 
 
 def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -148,7 +71,7 @@ def mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(ACTIVATION_LAYERS[activation]())
     return nn.Sequential(*layers)
 
 
@@ -169,7 +92,7 @@ def conv_encoder(
     sizes = conv_sizes(height, width, len(channels))
     layers: list[nn.Module] = []
     for c_in, c_out in zip([n_channels, *channels[:-1]], channels, strict=True):
-        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), ACTIVATIONS[activation]()]
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), ACTIVATION_LAYERS[activation]()]
     h, w = sizes[-1]
     layers += [nn.Flatten(), nn.Linear(channels[-1] * h * w, n_code)]
     return nn.Sequential(*layers)
@@ -184,7 +107,7 @@ def conv_decoder(
     h, w = sizes[-1]
     layers: list[nn.Module] = [
         nn.Linear(n_code, channels[-1] * h * w),
-        ACTIVATIONS[activation](),
+        ACTIVATION_LAYERS[activation](),
         nn.Unflatten(1, (channels[-1], h, w)),
     ]
     targets = [*reversed(channels[:-1]), n_out_channels]
@@ -195,8 +118,86 @@ def conv_decoder(
         padding = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
         layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=padding))
         if i < len(targets) - 1:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(ACTIVATION_LAYERS[activation]())
     return nn.Sequential(*layers)
+
+
+class Members(Protocol):
+    """K models of one kind seen as one batched model: what an objective is written against
+    (:meth:`Autoencoder.member_objective`).
+
+    Member tensors hold every member's batch: (K, B, ...) in a fused group
+    (lpae.fused.stacked.StackedAutoencoders); a :class:`GroupOfOne` (a model alone, lpae.train)
+    has no member axis, (B, ...), so that it runs exactly the model's own operations. An objective
+    therefore reaches one member's part only through ``unbind`` and ``stack``, and works on the
+    trailing dimensions (a code's is dim=-1; per-sample terms are (K, B), alone (B,)).
+    """
+
+    @property
+    def models(self) -> Sequence[Autoencoder]:
+        """The model of each member, in order: where per-member settings (a corruption) live."""
+        ...
+
+    def unbind(self, t: Tensor) -> Sequence[Tensor]:
+        """Each member's part of a member tensor, in order: (B, ...) each."""
+        ...
+
+    def stack(self, parts: Sequence[Tensor]) -> Tensor:
+        """The member tensor of the members' parts, in order (the inverse of ``unbind``)."""
+        ...
+
+    def encoder_output(self, x: Tensor) -> Tensor:
+        """Each member's encoder on its batch of x: the code (..., B, code_size)."""
+        ...
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Each member's decoder on its codes (..., B, latent): outputs laid out as the group
+        keeps them (only ``loss`` and ``reconstruct`` read them)."""
+        ...
+
+    def loss(self, x: Tensor, out: Tensor) -> Tensor:
+        """Each member's criterion: per-sample losses (..., B) of x given decoder outputs."""
+        ...
+
+    def reconstruct(self, out: Tensor) -> Tensor:
+        """Each member's point reconstruction of its decoder outputs, shaped like x."""
+        ...
+
+
+class GroupOfOne:
+    """One model as a group of one member, without a member axis: the :class:`Members` view
+    lpae.train trains through. Every call is the model's own, so the arithmetic is its alone."""
+
+    def __init__(self, model: Autoencoder) -> None:
+        self.model = model
+        self.models = (model,)
+
+    def unbind(self, t: Tensor) -> tuple[Tensor]:
+        return (t,)
+
+    def stack(self, parts: Sequence[Tensor]) -> Tensor:
+        (part,) = parts
+        return part
+
+    def encoder_output(self, x: Tensor) -> Tensor:
+        return self.model.encoder_output(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.model.decode(z)
+
+    def loss(self, x: Tensor, out: Tensor) -> Tensor:
+        return self.model.criterion(x, out)
+
+    def reconstruct(self, out: Tensor) -> Tensor:
+        return self.model.criterion.reconstruct(out)
+
+
+def member_weights(values: Sequence[float], like: Tensor) -> float | Tensor:
+    """Per-member weights of per-sample terms (K, B): one number when all members share it (the
+    arithmetic of a member alone, and always for a group of one), else a column (K, 1)."""
+    if len(set(values)) == 1:
+        return float(values[0])
+    return torch.tensor(list(values), dtype=like.dtype, device=like.device).unsqueeze(1)
 
 
 class Autoencoder(nn.Module):
@@ -230,9 +231,15 @@ class Autoencoder(nn.Module):
     def encoder_output(self, x: Tensor) -> Tensor:
         return self.encoder(x.reshape(len(x), *self.net_shape))
 
+    @staticmethod
+    def point_code(code: Tensor) -> Tensor:
+        """The code (..., latent) a noiseless pass decodes, from the encoder output (..., code_size):
+        all of it; for a VAE the posterior mean."""
+        return code
+
     def encode(self, x: Tensor) -> Tensor:
         """The latent code (B, latent); for a VAE the posterior mean."""
-        return self.encoder_output(x)
+        return self.point_code(self.encoder_output(x))
 
     def decode(self, z: Tensor) -> Tensor:
         out = self.decoder(z)  # (B, n_outputs * D) or (B, n_outputs * C, H, W)
@@ -243,22 +250,50 @@ class Autoencoder(nn.Module):
         """The decoder output for x, without noise (a VAE decodes its posterior mean)."""
         return self.decode(self.encode(x))
 
+    @classmethod
+    def member_objective(
+        cls,
+        members: Members,
+        x: Tensor,
+        noises: Sequence[torch.Generator | None],
+        kl_weights: Sequence[float],
+    ) -> tuple[Tensor, Tensor | None]:
+        """Per-sample training objective (K, B) of member batches x (K, B, *shape) (a group of
+        one: (B,) of x (B, *shape)), member k drawing from ``noises[k]`` and weighting a KL term
+        by ``kl_weights[k]``; and the decoder output of the noiseless pass of x if the objective
+        computed it on the way (else None).
+
+        AE: criterion(x, dec(enc(x))), whose decoder output is the noiseless one.
+        """
+        out = members.decode(members.encoder_output(x))
+        return members.loss(x, out), out
+
+    @classmethod
+    def member_validation(
+        cls,
+        members: Members,
+        x: Tensor,
+        noises: Sequence[torch.Generator | None],
+        kl_weights: Sequence[float],
+    ) -> tuple[Tensor, Tensor]:
+        """The objective (K, B) and the point reconstruction (K, B, *shape) of member batches x
+        (a group of one: (B,) and (B, *shape)): what validation records. The reconstruction
+        decodes ``point_code`` of the encoder output, reusing the objective's decoder output when
+        it is that pass (an AE: one forward pass)."""
+        objective, out = cls.member_objective(members, x, noises, kl_weights)
+        if out is None:  # a noisy objective decoded other inputs or codes
+            out = members.decode(cls.point_code(members.encoder_output(x)))
+        return objective, members.reconstruct(out)
+
     def objective(self, x: Tensor, noise: torch.Generator | None = None, kl_weight: float = 1.0) -> Tensor:
-        """Per-sample training objective (B,) of a batch x; ``noise`` feeds every random draw."""
-        return self.criterion(x, self(x))
+        """Per-sample training objective (B,) of a batch x: :meth:`member_objective` of this model
+        as a group of one; ``noise`` feeds every random draw."""
+        objective, _ = self.member_objective(GroupOfOne(self), x, [noise], [kl_weight])
+        return objective
 
     def kl_weight(self, epoch: int | None = None) -> float:
         """Weight of the KL term at a 1-based epoch (None: after any warm-up); 0 without one."""
         return 0.0
-
-    def validation_terms(
-        self, x: Tensor, noise: torch.Generator | None = None, kl_weight: float = 1.0
-    ) -> tuple[Tensor, Tensor]:
-        """The objective (B,) and the point reconstruction of x; an AE shares one forward pass."""
-        if type(self).objective is not Autoencoder.objective:  # noisy objectives decode other inputs
-            return self.objective(x, noise, kl_weight), self.criterion.reconstruct(self(x))
-        out = self(x)
-        return self.criterion(x, out), self.criterion.reconstruct(out)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -273,13 +308,24 @@ class DenoisingAutoencoder(Autoencoder):
         super().__init__(shape, settings, criterion)
         self.corruption: Corruption = build_corruption(self.settings.corruption or DEFAULT_CORRUPTION)
 
-    def objective(self, x: Tensor, noise: torch.Generator | None = None, kl_weight: float = 1.0) -> Tensor:
-        x_tilde = self.corruption.corrupt(x, noise)
-        return self.criterion(x, self(x_tilde))
+    @classmethod
+    def member_objective(
+        cls,
+        members: Members,
+        x: Tensor,
+        noises: Sequence[torch.Generator | None],
+        kl_weights: Sequence[float],
+    ) -> tuple[Tensor, Tensor | None]:
+        """criterion(x, dec(enc(x_tilde))) (K, B), member k's x_tilde its own corruption of its
+        batch x_k (one tensor of x_k's shape drawn from ``noises[k]``)."""
+        models = cast(Sequence[DenoisingAutoencoder], members.models)
+        parts = zip(models, members.unbind(x), noises, strict=True)
+        x_tilde = members.stack([model.corruption.corrupt(part, noise) for model, part, noise in parts])
+        return members.loss(x, members.decode(members.encoder_output(x_tilde))), None
 
 
 class VariationalAutoencoder(Autoencoder):
-    """Gaussian-posterior VAE; the encoder emits (mu, log_var) stacked along dim 1."""
+    """Gaussian-posterior VAE; the encoder emits (mu, log_var) stacked along its last dim."""
 
     @property
     def code_size(self) -> int:
@@ -287,27 +333,41 @@ class VariationalAutoencoder(Autoencoder):
 
     def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of q(z|x), each (B, latent)."""
-        mu, log_var = self.encoder_output(x).chunk(2, dim=1)
+        mu, log_var = self.encoder_output(x).chunk(2, dim=-1)
         return mu, log_var
 
-    def encode(self, x: Tensor) -> Tensor:
-        return self.posterior(x)[0]
+    @staticmethod
+    def point_code(code: Tensor) -> Tensor:
+        return code.chunk(2, dim=-1)[0]  # the posterior mean
 
     @staticmethod
     def kl(mu: Tensor, log_var: Tensor) -> Tensor:
-        """KL(N(mu, exp(log_var)) || N(0, I)) per sample (B,), in nats."""
-        return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(dim=1)
+        """KL(N(mu, exp(log_var)) || N(0, I)) per sample, in nats: (..., latent) -> (...)."""
+        return 0.5 * (mu.square() + log_var.exp() - 1.0 - log_var).sum(dim=-1)
 
     @staticmethod
-    def sample(mu: Tensor, log_var: Tensor, noise: torch.Generator | None = None) -> Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I) drawn from ``noise``: (B, latent)."""
-        eps = torch.randn(mu.shape, generator=noise, device=mu.device, dtype=mu.dtype)
+    def sample(mu: Tensor, log_var: Tensor, eps: Tensor) -> Tensor:
+        """The reparameterisation z = mu + sigma * eps, sigma = exp(log_var / 2), eps ~ N(0, I)
+        broadcasting with mu."""
         return mu + (0.5 * log_var).exp() * eps
 
-    def objective(self, x: Tensor, noise: torch.Generator | None = None, kl_weight: float = 1.0) -> Tensor:
-        mu, log_var = self.posterior(x)
-        z = self.sample(mu, log_var, noise)
-        return self.criterion(x, self.decode(z)) + kl_weight * self.kl(mu, log_var)
+    @classmethod
+    def member_objective(
+        cls,
+        members: Members,
+        x: Tensor,
+        noises: Sequence[torch.Generator | None],
+        kl_weights: Sequence[float],
+    ) -> tuple[Tensor, Tensor | None]:
+        """criterion(x, dec(z)) + kl_weight * KL(q(z|x) || p(z)) (K, B), z = mu + sigma * eps with
+        member k's eps one standard normal (B, latent) drawn from ``noises[k]``."""
+        mu, log_var = members.encoder_output(x).chunk(2, dim=-1)  # (K, B, latent) each
+        size = mu.shape[-2:]  # (B, latent): one member's
+        eps = members.stack(
+            [torch.randn(size, generator=g, device=mu.device, dtype=mu.dtype) for g in noises]
+        )  # (K, B, latent)
+        nll = members.loss(x, members.decode(cls.sample(mu, log_var, eps)))  # (K, B)
+        return nll + member_weights(kl_weights, mu) * cls.kl(mu, log_var), None
 
     def kl_weight(self, epoch: int | None = None) -> float:
         s = self.settings
@@ -315,21 +375,35 @@ class VariationalAutoencoder(Autoencoder):
             return s.beta
         return s.beta * min(1.0, epoch / s.kl_warmup)
 
-    def elbo(self, x: Tensor, n_samples: int = 1, noise: torch.Generator | None = None) -> Tensor:
-        """ELBO per sample (B,): E_q[log p(x|z)] (Monte Carlo, n_samples) - KL (closed form)."""
+    def elbo(
+        self, x: Tensor, n_samples: int = 1, noise: torch.Generator | None = None, eps: Tensor | None = None
+    ) -> Tensor:
+        """ELBO per sample (B,): E_q[log p(x|z)] (Monte Carlo, n_samples) - KL (closed form).
+
+        ``eps``: the standard normal draws (n_samples, B, L) to use instead of drawing them from
+        ``noise``. A ``scale=calibrated`` criterion calibrates over the rows of x, so for a bound
+        of a whole split hold one scale (lpae.metrics.likelihood.vae_bounds)."""
         mu, log_var = self.posterior(x)
         log_likelihood = torch.zeros(len(x), device=x.device, dtype=mu.dtype)
-        for _ in range(n_samples):
-            log_likelihood -= self.criterion(x, self.decode(self.sample(mu, log_var, noise)))
+        for i in range(n_samples):
+            if eps is None:
+                draw = torch.randn(mu.shape, generator=noise, device=mu.device, dtype=mu.dtype)  # (B, L)
+            else:
+                draw = eps[i]
+            log_likelihood -= self.criterion(x, self.decode(self.sample(mu, log_var, draw)))
         return log_likelihood / n_samples - self.kl(mu, log_var)
 
-    def iwae(self, x: Tensor, k: int, noise: torch.Generator | None = None) -> Tensor:
-        """Importance-weighted bound per sample (B,) with k samples from q(z|x)."""
+    def iwae(
+        self, x: Tensor, k: int, noise: torch.Generator | None = None, eps: Tensor | None = None
+    ) -> Tensor:
+        """Importance-weighted bound per sample (B,) with k samples from q(z|x); ``eps``: the
+        standard normal draws (k, B, L) to use instead of drawing them from ``noise``."""
         if k < 1:
             raise ValueError(f"iwae needs k >= 1 importance samples, got {k}")
         mu, log_var = self.posterior(x)  # (B, L)
-        eps = torch.randn((k, *mu.shape), generator=noise, device=mu.device, dtype=mu.dtype)  # (k, B, L)
-        z = mu + (0.5 * log_var).exp() * eps  # (k, B, L)
+        if eps is None:
+            eps = torch.randn((k, *mu.shape), generator=noise, device=mu.device, dtype=mu.dtype)  # (k, B, L)
+        z = self.sample(mu, log_var, eps)  # (k, B, L)
         x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * len(x), *x.shape[1:])  # (k * B, ...)
         log_px_z = -self.criterion(x_rep, self.decode(z.reshape(k * len(x), -1))).reshape(k, len(x))
         half_log_2pi = 0.5 * math.log(2 * math.pi)

@@ -2,9 +2,13 @@
 
 Plain functions, no Trainer hierarchy. One epoch (:func:`train_epoch`) gathers the training
 tensor once in a fresh random order and steps over contiguous slices: no per-sample DataLoader.
-Each step minimises the batch mean of ``model.objective`` (the per-sample objective, B values),
-optionally after clipping the global gradient norm. The learning rate is constant or follows a
-cosine schedule per epoch, lr_e = lr * (1 + cos(pi * (e - 1) / epochs)) / 2 for e = 1..epochs.
+Each step minimises the batch mean of the model's per-sample objective (B values), the one its
+class defines for every trainer (``member_objective``, lpae.models; here the model is a group of
+one), optionally after clipping the global gradient norm. The learning rate is constant or
+follows a cosine schedule per epoch, lr_e = lr * (1 + cos(pi * (e - 1) / epochs)) / 2 for
+e = 1..epochs. A non-convex criterion trains on its convex surrogate for the first
+``continuation`` fraction of the epochs, deforming into the target criterion
+(lpae.criteria.continuation); validation always uses the target.
 
 Validation after every epoch records ``val_loss`` (mean per-sample objective, the KL term at its
 full weight, noise re-seeded identically each epoch so epochs compare) and the point
@@ -18,7 +22,9 @@ results on the CPU.
 
 ``fit`` returns a :class:`TrainResult` whose ``status`` is "done" or "diverged" (a non-finite
 training or validation loss); it never raises for divergence, and it always leaves the model
-holding its best finite weights (the initial ones if no epoch finished), never NaN.
+holding its best finite weights (the initial ones if no epoch finished), never NaN. The
+bookkeeping after each epoch (history row, divergence, best epoch, patience) is
+:func:`close_epoch`, which lpae.fused calls for each of its members too.
 
 With a ``checkpoint`` path, every ``checkpoint_every`` epochs the whole training state is written
 there atomically (lpae.checkpoint); if that file exists when ``fit`` starts, training continues
@@ -32,7 +38,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -47,57 +52,17 @@ from lpae.checkpoint import (
     unflatten_optimizer,
     unprefixed,
 )
-from lpae.models import Autoencoder
+from lpae.config import DEVICES, TrainSettings
+from lpae.criteria import continuation
+from lpae.models import Autoencoder, GroupOfOne
 
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULES = ("none", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
 NOISE_SEED_OFFSET = 1
 VALIDATION_SEED_OFFSET = 2
 
 
-def positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 20
-    lr: float = 1e-3
-    batch_size: int = 128
-    seed: int = 0
-    weight_decay: float = 0.0
-    patience: int | None = None  # early stopping on validation loss; None = off
-    optimizer: str = "adam"  # adam or adamw (decoupled weight decay)
-    schedule: str = "none"  # none or cosine (per epoch)
-    clip: float | None = None  # max global gradient norm per step; None = off
-    checkpoint_every: int = 1  # epochs between checkpoints when fit has a checkpoint path; 0 = none
-    device: str = "auto"  # auto (CUDA when present), cpu or cuda
-
-    def __post_init__(self) -> None:
-        if not positive_int(self.epochs):
-            raise ValueError(f"epochs must be a positive integer, got {self.epochs}")
-        if not positive_int(self.batch_size):
-            raise ValueError(f"batch size must be a positive integer, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ValueError(f"weight decay must be a number >= 0, got {self.weight_decay}")
-        if self.patience is not None and not positive_int(self.patience):
-            raise ValueError(f"patience must be a positive integer, got {self.patience}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
-        if self.clip is not None and not (self.clip > 0 and math.isfinite(self.clip)):
-            raise ValueError(f"gradient clipping norm must be a positive number, got {self.clip}")
-        if not (positive_int(self.checkpoint_every) or self.checkpoint_every == 0):
-            raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+def epoch_progress(settings: TrainSettings, epoch: int) -> float:
+    """Continuation progress t of a 1-based epoch (lpae.criteria.continuation); 1 = the target."""
+    return continuation.progress(epoch, settings.epochs, settings.continuation)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -152,7 +117,9 @@ def train_step(
     clip: float | None,
 ) -> Tensor:
     """One optimiser step on a batch; returns the batch's mean objective, detached (no sync)."""
-    loss = model.objective(xb, noise, kl_weight).mean()
+    # The model's own objective, as lpae.fused runs it for many members: here a group of one.
+    objective, _ = model.member_objective(GroupOfOne(model), xb, [noise], [kl_weight])  # (B,)
+    loss = objective.mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip is not None:
@@ -192,10 +159,11 @@ def validation_record(
     model.eval()
     noise = torch.Generator(device=x_val.device).manual_seed(seed + VALIDATION_SEED_OFFSET)
     kl_weight = model.kl_weight(None)
+    members = GroupOfOne(model)
     sums = torch.zeros(3, dtype=torch.float64, device=x_val.device)  # loss, |r|, r^2
     for start in range(0, len(x_val), batch_size):
         xb = x_val[start : start + batch_size]
-        objective, x_hat = model.validation_terms(xb, noise, kl_weight)
+        objective, x_hat = model.member_validation(members, xb, [noise], [kl_weight])  # (b,), like xb
         residual = x_hat - xb
         sums[0] += objective.sum(dtype=torch.float64)
         sums[1] += residual.abs().sum(dtype=torch.float64)
@@ -220,6 +188,49 @@ class Progress:
     since_best: int = 0
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """What :func:`close_epoch` decided about a finished epoch."""
+
+    record: dict[str, float] | None  # the history row; None when the epoch diverged
+    improved: bool = False  # a new best validation loss: keep these weights
+    stop: bool = False  # diverged, or patience ran out
+
+
+def close_epoch(
+    progress: Progress,
+    result: TrainResult,
+    epoch: int,
+    lr: float,
+    train_loss: float,
+    validate: Callable[[], dict[str, float]],
+    patience: int | None,
+) -> EpochEnd:
+    """Book a finished epoch: the per-epoch bookkeeping of fit, and of lpae.fused for each member.
+
+    A non-finite training loss (before ``validate`` is called) or validation loss marks ``result``
+    "diverged", with the reason, and records nothing. Otherwise the history row {epoch,
+    train_loss, **validate(), lr} joins ``progress``; a val_loss below the best so far makes this
+    the best epoch (since_best = 0), any other counts since_best up, and training stops once
+    since_best reaches ``patience`` (None: never).
+    """
+    if not math.isfinite(train_loss):
+        result.status, result.reason = "diverged", f"non-finite training loss at epoch {epoch}"
+        return EpochEnd(None, stop=True)
+    record = {"epoch": epoch, "train_loss": train_loss, **validate(), "lr": lr}
+    if not math.isfinite(record["val_loss"]):
+        result.status, result.reason = "diverged", f"non-finite validation loss at epoch {epoch}"
+        return EpochEnd(None, stop=True)
+    progress.history.append(record)
+    progress.epoch = epoch
+    improved = record["val_loss"] < progress.best_loss
+    if improved:
+        progress.best_loss, progress.best_epoch, progress.since_best = record["val_loss"], epoch, 0
+    else:
+        progress.since_best += 1
+    return EpochEnd(record, improved, stop=patience is not None and progress.since_best >= patience)
 
 
 def snapshot(model: torch.nn.Module) -> dict[str, Tensor]:
@@ -294,33 +305,34 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = lr
         epoch_started = time.perf_counter()
+        model.criterion.anneal(epoch_progress(settings, epoch))  # continuation: surrogate, then target
         train_loss = float(
             train_epoch(model, optimizer, x_train, settings, shuffle, noise, model.kl_weight(epoch))
         )
+        model.criterion.anneal(1.0)  # validation, best epoch and metrics see the target criterion
         samples_per_s = len(x_train) / max(time.perf_counter() - epoch_started, 1e-9)
-        if not math.isfinite(train_loss):
-            result.status, result.reason = "diverged", f"non-finite training loss at epoch {epoch}"
+        end = close_epoch(
+            progress,
+            result,
+            epoch,
+            lr,
+            train_loss,
+            lambda: validation_record(model, x_val, settings.seed),
+            settings.patience,
+        )
+        if end.record is None:  # diverged
             break
-        record = {"epoch": epoch, "train_loss": train_loss, **validation_record(model, x_val, settings.seed)}
-        record["lr"] = lr
-        if not math.isfinite(record["val_loss"]):
-            result.status, result.reason = "diverged", f"non-finite validation loss at epoch {epoch}"
-            break
-        progress.history.append(record)
-        progress.epoch = epoch
-        if record["val_loss"] < progress.best_loss:
-            progress.best_loss, progress.best_epoch, progress.since_best = record["val_loss"], epoch, 0
+        if end.improved:
             best = snapshot(model)
-        else:
-            progress.since_best += 1
         if on_epoch is not None:
-            on_epoch({**record, "epochs": settings.epochs, "samples_per_s": samples_per_s})
-        if settings.patience is not None and progress.since_best >= settings.patience:
+            on_epoch({**end.record, "epochs": settings.epochs, "samples_per_s": samples_per_s})
+        if end.stop:
             break
         every = settings.checkpoint_every
         if checkpoint is not None and every and epoch % every == 0 and epoch < settings.epochs:
             progress.seconds = time.perf_counter() - started
             write_checkpoint(Path(checkpoint), model, best, optimizer, generators, progress)
+    model.criterion.anneal(1.0)
     model.load_state_dict(best)
     model.eval()
     result.best_epoch, result.epochs_run, result.history = (

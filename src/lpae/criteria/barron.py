@@ -15,6 +15,11 @@ kept above 1e-6 and |alpha| above 1e-10 (the errors there are O(1e-6) and O(1e-1
 4 sigmoid(theta) in (0, 4), starting at 1. A learned alpha in this plain loss drifts to the
 lower bound, since rho decreases as alpha decreases for every x; to learn alpha, use the
 normalised barron_nll, which pays log Z(alpha) for heavier tails.
+
+For alpha < 1 or learned, training starts at alpha = 2 and moves to the target alpha (a learned
+alpha through the blend alpha_t = 2 + t (alpha - 2)) over the first part of training, as Barron
+anneals alpha (lpae.criteria.continuation). ``cauchy:c=C`` is the alpha = 0 member, with its own
+closed form.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch
 from torch import Tensor
 
 from lpae.criteria.base import CRITERIA, ElementwiseLoss
+from lpae.criteria.continuation import CONVEX_P, linear
 from lpae.criteria.scale import Shape
 from lpae.spec import Number, Param
 
@@ -41,7 +47,9 @@ def barron_rho(u: Tensor, alpha: float | Tensor) -> Tensor:
     v = u.square()
     value = float(alpha.detach()) if isinstance(alpha, Tensor) else float(alpha)
     if value == 2:
-        return 0.5 * v
+        # A tensor alpha stays in the graph (a zero gradient, not None): continuation starts a
+        # learned alpha at exactly 2, and Adam must count those steps as the fused trainer does.
+        return 0.5 * v + 0.0 * alpha if isinstance(alpha, Tensor) else 0.5 * v
     if value == 0:
         return torch.log1p(0.5 * v)
     if value == -math.inf:
@@ -70,8 +78,21 @@ class Barron(ElementwiseLoss):
         self.c = float(c)
         self.alpha = Shape(alpha, *ALPHA_LEARNED_RANGE, init=ALPHA_START)
 
+    @property
+    def continued(self) -> bool:
+        return self.alpha.learned or float(self.alpha.value()) < 1
+
+    def shape(self) -> float | Tensor:
+        """The alpha trained on: alpha, or alpha_t from 2 toward it during continuation."""
+        alpha = self.alpha.value()
+        if not self.continued or self.progress >= 1:
+            return alpha
+        if alpha == -math.inf:  # 2 - 2t / (1 - t): from 2 toward -inf as t -> 1
+            return CONVEX_P - CONVEX_P * self.progress / (1 - self.progress)
+        return linear(CONVEX_P, alpha, self.progress)
+
     def elementwise(self, residual: Tensor) -> Tensor:
-        return barron_rho(residual / self.c, self.alpha.value())
+        return barron_rho(residual / self.c, self.shape())
 
     def learned(self) -> dict[str, float]:
         value = self.alpha.learned_value()
@@ -91,4 +112,33 @@ CRITERIA.register(
         Param("c", Number(low=0), 1.0, help="scale of the quadratic bowl"),
     ],
     summary="Barron's general adaptive robust loss rho(r, alpha, c)",
+)
+
+
+class Cauchy(ElementwiseLoss):
+    """Cauchy log(1 + 0.5 (r/c)^2), Barron's alpha = 0: training starts from Barron's alpha = 2,
+    0.5 (r/c)^2, and moves alpha to 0 (lpae.criteria.continuation)."""
+
+    name = "cauchy"
+    robust = True
+
+    def __init__(self, c: float = 1.0, feature_shape: Sequence[int] | None = None, **_: Any) -> None:
+        super().__init__(c=c)
+        self.c = float(c)
+
+    @property
+    def continued(self) -> bool:
+        return True
+
+    def elementwise(self, residual: Tensor) -> Tensor:
+        if self.progress < 1:  # Barron's rho from alpha = 2 (quadratic) toward 0 (lpae.criteria.continuation)
+            return barron_rho(residual / self.c, float(linear(CONVEX_P, 0.0, self.progress)))
+        return torch.log1p(0.5 * (residual / self.c).square())
+
+
+CRITERIA.register(
+    "cauchy",
+    Cauchy,
+    [Param("c", Number(low=0), 1.0, help="scale")],
+    summary="Cauchy log(1 + 0.5 (r/c)^2), Barron's alpha = 0",
 )

@@ -11,7 +11,9 @@ density with tails |x|^-2.
 ``barron_nll:alpha=A,scale=S``: A a number >= 0 or ``learned`` (alpha = 4 sigmoid(theta), in
 (0, 4), starting at 1); S as in lpae.criteria.scale, playing the role of c. scale=calibrated
 solves the score equation mean_i v_i (v_i / |alpha - 2| + 1)^(alpha/2 - 1) = 1, v_i = (r_i / c)^2,
-by Brent's method with implicit gradients (lpae.criteria.implicit_scale).
+by Brent's method with implicit gradients (lpae.criteria.implicit_scale). An alpha below 1, or a
+learned one, trains from alpha = 2 toward it over the first part of training (alpha_t =
+2 + t (alpha - 2), lpae.criteria.continuation).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import Tensor
 from lpae.criteria.barron import ALPHA_LEARNED_RANGE, ALPHA_START, NEAR_TWO, barron_rho
 from lpae.criteria.barron_partition import log_partition
 from lpae.criteria.base import CRITERIA
+from lpae.criteria.continuation import CONVEX_P, linear
 from lpae.criteria.implicit_scale import solve_log_scale
 from lpae.criteria.likelihood import LocationScale
 from lpae.criteria.scale import Shape, scale_param
@@ -59,13 +62,22 @@ class BarronNLL(LocationScale):
         if not self.alpha.learned:
             log_partition(self.alpha.value())  # fail early for alpha < 0
 
-    def element_nll(self, residual: Tensor, log_scale: Tensor) -> Tensor:
+    @property
+    def continued(self) -> bool:
+        return self.alpha.learned or float(self.alpha.value()) < 1
+
+    def shape(self) -> float | Tensor:
+        """alpha, or alpha_t = 2 + t (alpha - 2) during continuation (lpae.criteria.continuation)."""
         alpha = self.alpha.value()
+        return linear(CONVEX_P, alpha, self.progress) if self.continued else alpha
+
+    def element_nll(self, residual: Tensor, log_scale: Tensor) -> Tensor:
+        alpha = self.shape()
         log_z = log_partition(alpha)
         return barron_rho(residual * torch.exp(-log_scale), alpha) + log_scale + log_z
 
     def log_ml_scale(self, residual: Tensor) -> Tensor:
-        alpha = self.alpha.value()
+        alpha = self.shape()
         return solve_log_scale(residual, lambda v: score_weight(v, alpha))
 
     def learned(self) -> dict[str, float]:

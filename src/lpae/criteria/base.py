@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from lpae.criteria.continuation import check_progress
 from lpae.spec import Registry
 
 CRITERIA: Registry[Criterion] = Registry("criterion")
@@ -79,6 +80,18 @@ class Criterion(nn.Module):
         super().__init__()
         # Resolved spec parameters, kept for the canonical spec string and config.json.
         self.spec_values = dict(spec_values)
+        # Training progress of the continuation schedule (lpae.criteria.continuation); 1 = target.
+        self.progress = 1.0
+
+    @property
+    def continued(self) -> bool:
+        """Whether the criterion is non-convex and trains on a convex surrogate while progress < 1."""
+        return False
+
+    def anneal(self, progress: float) -> None:
+        """Train on the surrogate at ``progress`` in [0, 1] (lpae.criteria.continuation); 1 is the
+        target criterion itself, the only one validation and evaluation see."""
+        self.progress = check_progress(progress)
 
     @classmethod
     def tags(cls, values: Mapping[str, Any]) -> CriterionTags:

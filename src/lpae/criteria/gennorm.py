@@ -12,7 +12,8 @@ log(2 alpha_hat) + lgamma(1/p) - log p + 1/p.
 (0.1, 10) through a sigmoid, starting at 2); S as in lpae.criteria.scale. With a shared scale
 (fixed, learned, calibrated) the NLL is S_b / alpha^p + D (log alpha + log 2 + lgamma(1/p) - log p)
 with S_b = sum_i |r_bi|^p from the fused kernel lpae.criteria.power.power_sum; per-feature and
-predicted scales use the element-wise formula (lpae.criteria.power_family).
+predicted scales use the element-wise formula (lpae.criteria.power_family). A fixed p <= 1
+trains from p = 2 toward p over the first part of training (lpae.criteria.continuation).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from torch import Tensor
 
 from lpae.criteria.base import CRITERIA, CriterionTags
+from lpae.criteria.continuation import CONVEX_P, linear
 from lpae.criteria.power_family import PowerFamily
 from lpae.criteria.scale import Shape, scale_param
 from lpae.spec import Number, Param
@@ -54,8 +56,14 @@ class GenNorm(PowerFamily):
         p = values["p"]
         return replace(super().tags(values), energy=None if p == "learned" else float(p))
 
+    @property
+    def continued(self) -> bool:
+        return not self.shape.learned and float(self.shape.value()) <= 1
+
     def power(self) -> float | Tensor:
-        return self.shape.value()
+        """p, or p_t from 2 toward a fixed p <= 1 during continuation (lpae.criteria.continuation)."""
+        p = self.shape.value()
+        return linear(CONVEX_P, p, self.progress) if self.continued else p
 
     def learned(self) -> dict[str, float]:
         found = super().learned()

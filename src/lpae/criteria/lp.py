@@ -12,6 +12,9 @@ keeps gradients finite, tends to |r|^p as eps -> 0, is 0 at r = 0, and is Charbo
 ``eps="auto"`` uses 1e-3 for p <= 1 and the exact |r|^p (eps = 0) for p > 1, whose gradient
 p |r|^(p-1) sign(r) is finite everywhere.
 
+For p <= 1 training starts from the convex L2 and moves the exponent to p over the first part
+of training (lpae.criteria.continuation); without that, a plain lp:0.5 stalls near the mean.
+
 The forward pass goes through :func:`lpae.criteria.power.power_sum`, a fused value-and-gradient
 kernel (one power per element, sqrt forms for p = 0.5, 1, 1.5, 2); ``elementwise`` keeps the
 plain formula for element-wise use (``reduction="none"`` of the torch-style classes).
@@ -26,6 +29,7 @@ from typing import Any
 from torch import Tensor
 
 from lpae.criteria.base import CRITERIA, CriterionTags, ElementwiseLoss, check_pair
+from lpae.criteria.continuation import CONVEX_P, linear
 from lpae.criteria.power import power_sum
 from lpae.spec import Number, Param
 
@@ -61,12 +65,20 @@ class Lp(ElementwiseLoss):
         p = float(values["p"])
         return replace(super().tags(values), robust=p <= 1, energy=p)
 
+    @property
+    def continued(self) -> bool:
+        return self.p <= 1
+
+    def power(self) -> float:
+        """The exponent trained on: p, or p_t from 2 toward p during continuation."""
+        return float(linear(CONVEX_P, self.p, self.progress)) if self.continued else self.p
+
     def elementwise(self, residual: Tensor) -> Tensor:
-        return lp_energy(residual, self.p, self.eps)
+        return lp_energy(residual, self.power(), self.eps)
 
     def forward(self, x: Tensor, out: Tensor) -> Tensor:
         check_pair(self, x, out)
-        return power_sum(x, out, self.p, self.eps)
+        return power_sum(x, out, self.power(), self.eps)
 
 
 CRITERIA.register(

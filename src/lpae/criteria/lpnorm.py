@@ -11,7 +11,8 @@ with gradient 0 there, and tends to ||r||_p as eps -> 0. ``lpnorm:p=P,eps=E``: P
 (default 1e-3; E = 0 is the exact norm, whose gradient is nan at r = 0). For p < 1 it is
 Aggarwal et al.'s fractional "metric" (not a norm: the triangle inequality fails).
 
-The inner sum is lp's fused kernel (lpae.criteria.power.power_sum).
+For p <= 1 it trains from p = 2 toward p over the first part of training, as lp does
+(lpae.criteria.continuation). The inner sum is lp's fused kernel (lpae.criteria.power.power_sum).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 
 from lpae.criteria.base import CRITERIA, Criterion, CriterionTags, check_pair
+from lpae.criteria.continuation import CONVEX_P, linear
 from lpae.criteria.power import power_sum
 from lpae.spec import Number, Param
 
@@ -45,18 +47,28 @@ class LpNorm(Criterion):
         """A function of sum |r|^p per sample: energy p."""
         return replace(super().tags(values), energy=float(values["p"]))
 
+    @property
+    def continued(self) -> bool:
+        return self.p <= 1
+
+    def power(self) -> float:
+        """The exponent trained on: p, or p_t from 2 toward p during continuation."""
+        return float(linear(CONVEX_P, self.p, self.progress)) if self.continued else self.p
+
     def distance(self, residual: Tensor) -> Tensor:
         """d_{p,eps} of each sample of ``residual`` (B, ...) -> (B,)."""
-        return self.from_sums(power_sum(None, residual, self.p, self.eps), residual[0].numel())
+        p = self.power()
+        return self.from_sums(power_sum(None, residual, p, self.eps), residual[0].numel(), p)
 
-    def from_sums(self, sums: Tensor, n_features: int) -> Tensor:
+    def from_sums(self, sums: Tensor, n_features: int, p: float) -> Tensor:
         # sums = sum_i (r_i^2 + eps^2)^(p/2) - D eps^p; add the offset back inside the root
-        offset = n_features * self.eps**self.p
-        return torch.pow(sums + offset, 1.0 / self.p) - offset ** (1.0 / self.p)
+        offset = n_features * self.eps**p
+        return torch.pow(sums + offset, 1.0 / p) - offset ** (1.0 / p)
 
     def forward(self, x: Tensor, out: Tensor) -> Tensor:
         check_pair(self, x, out)
-        return self.from_sums(power_sum(x, out, self.p, self.eps), x[0].numel())
+        p = self.power()
+        return self.from_sums(power_sum(x, out, p, self.eps), x[0].numel(), p)
 
 
 CRITERIA.register(

@@ -8,8 +8,8 @@
   up to the scale). Default E = 1e-3.
 - ``logcosh``: log cosh r, computed as |r| + log1p(exp(-2|r|)) - log 2 so it never overflows;
   about r^2 / 2 near 0 and |r| - log 2 far away.
-- ``cauchy:c=C``: log(1 + 0.5 (r/C)^2), Barron's alpha = 0; tails grow only logarithmically.
-  Default C = 1.
+
+``cauchy`` (Barron's alpha = 0) lives beside Barron's loss, in lpae.criteria.barron.
 """
 
 from __future__ import annotations
@@ -72,18 +72,6 @@ class LogCosh(ElementwiseLoss):
         return size + torch.log1p(torch.exp(-2.0 * size)) - math.log(2.0)
 
 
-class Cauchy(ElementwiseLoss):
-    name = "cauchy"
-    robust = True
-
-    def __init__(self, c: float = 1.0, feature_shape: Sequence[int] | None = None, **_: Any) -> None:
-        super().__init__(c=c)
-        self.c = float(c)
-
-    def elementwise(self, residual: Tensor) -> Tensor:
-        return torch.log1p(0.5 * (residual / self.c).square())
-
-
 CRITERIA.register(
     "huber",
     Huber,
@@ -107,10 +95,4 @@ CRITERIA.register(
     LogCosh,
     [],
     summary="log cosh r: quadratic near 0, linear in the tails",
-)
-CRITERIA.register(
-    "cauchy",
-    Cauchy,
-    [Param("c", Number(low=0), 1.0, help="scale")],
-    summary="Cauchy log(1 + 0.5 (r/c)^2), Barron's alpha = 0",
 )

@@ -1,8 +1,9 @@
 """Per-member reconstruction losses of a fused group: each member's own criterion on its own slice.
 
 A criterion maps (x, out) of one member, shapes (B, C, ...) and (B, n_outputs * C, ...), to the
-per-sample loss (B,). Member k's loss is always ``criterion_k(x_k, out_k)``, exactly as in its
-model's ``objective``. As a shortcut, members whose criteria are equal (same canonical spec, no
+per-sample loss (B,). Member k's loss is always ``criterion_k(x_k, out_k)``, exactly as the
+model's objective calls it alone (this is the stacked members' ``lpae.models.Members.loss``). As a
+shortcut, members whose criteria are equal (same canonical spec, no
 parameters) and batch-separable share one call on their rows stacked into a (k * B, ...) batch:
 
     separable:  c(concat(x_1, x_2), concat(o_1, o_2)) = concat(c(x_1, o_1), c(x_2, o_2))

@@ -22,6 +22,14 @@ Each member keeps its own criterion module (learned scale and shape included); i
 re-pointed at views of that member's row, so they train with the member's optimizer state.
 Members are initialised member by member from the ordinary models (lpae.models.build_model under
 the member's seed), so a member starts from exactly the weights it would have alone.
+
+The stacked members are a ``lpae.models.Members`` group (unbind, stack, encoder_output, decode,
+loss, reconstruct on (K, B, ...) tensors), so each member's model class computes their objective
+itself (``member_objective``). What this module batches is the networks, and only those it can
+batch exactly are accepted (:func:`batch_problem`; ValueError otherwise): encoder and decoder
+``nn.Sequential`` stacks of ``nn.Linear`` layers with biases and the activations of
+lpae.models.ACTIVATION_LAYERS, and no trained parameter outside them and the criterion (the
+table holds no others, so such a parameter would never be updated).
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ import torch
 from torch import Tensor, nn
 
 from lpae.criteria import Criterion
-from lpae.models import Autoencoder, VariationalAutoencoder
+from lpae.fused.losses import MemberLosses, merge_key
+from lpae.models import ACTIVATION_LAYERS, Autoencoder
 
 NETS = ("encoder", "decoder")
 
@@ -61,22 +70,57 @@ def layer_names(model: Autoencoder) -> list[str]:
     return [name for name, _ in model.named_parameters() if name.split(".")[0] in NETS]
 
 
+def batch_problem(model: Autoencoder) -> str | None:
+    """Why StackedAutoencoders cannot batch ``model`` exactly, in words; None when it can."""
+    if not isinstance(model, Autoencoder):
+        return f"a {type(model).__name__} is not an lpae autoencoder"
+    name = type(model).__name__
+    if model.settings.arch != "mlp":
+        return f"only MLP autoencoders train fused, not arch {model.settings.arch!r}"
+    for net in NETS:
+        layers = getattr(model, net, None)
+        if not isinstance(layers, nn.Sequential):
+            return f"a {name} whose {net} is not an nn.Sequential of layers cannot train fused"
+        for index, layer in enumerate(layers):
+            if type(layer) is nn.Linear and layer.bias is not None:
+                continue
+            if type(layer) not in ACTIVATION_LAYERS.values():
+                allowed = ", ".join(kind.__name__ for kind in ACTIVATION_LAYERS.values())
+                return (
+                    f"{name} layer {net}.{index} ({layer}) cannot train fused: only Linear layers with "
+                    f"bias and the activations {allowed} can"
+                )
+    outside = [n for n, _ in model.named_parameters() if n.split(".")[0] not in (*NETS, "criterion")]
+    if outside:
+        return (
+            f"a {name} with parameters outside its encoder, decoder and criterion "
+            f"({', '.join(outside)}) cannot train fused"
+        )
+    return None
+
+
+def layer_kinds(model: Autoencoder, net: str) -> list[str]:
+    """A net's layers as members must share them: Linear layers by kind (the last one's width may
+    differ), activations with their settings (the template's modules run for every member)."""
+    return [type(m).__name__ if isinstance(m, nn.Linear) else repr(m) for m in getattr(model, net)]
+
+
 def check_stackable(models: Sequence[Autoencoder]) -> None:
-    """Raise ValueError unless every member is an MLP autoencoder of the same kind and layer shapes."""
+    """Raise ValueError unless every member can be batched (:func:`batch_problem`) and all are of
+    one model class, sample shape and architecture."""
     template = models[0]
     for index, model in enumerate(models):
-        if model.settings.arch != "mlp":
-            raise ValueError(
-                f"member {index}: only MLP autoencoders train fused, not arch {model.settings.arch!r}"
-            )
+        problem = batch_problem(model)
+        if problem is not None:
+            raise ValueError(f"member {index}: {problem}; train it with lpae.train.fit")
         if type(model) is not type(template) or model.shape != template.shape:
             raise ValueError(
                 f"member {index}: a {type(model).__name__} on samples of shape {model.shape} cannot "
                 f"train with a {type(template).__name__} on samples of shape {template.shape}"
             )
         for net in NETS:
-            kinds = [type(m).__name__ for m in getattr(model, net)]
-            if kinds != [type(m).__name__ for m in getattr(template, net)]:
+            kinds = layer_kinds(model, net)
+            if kinds != layer_kinds(template, net):
                 raise ValueError(f"member {index}: its {net} layers {kinds} differ from member 0's")
         names = layer_names(model)
         if names != layer_names(template):
@@ -94,20 +138,32 @@ def check_stackable(models: Sequence[Autoencoder]) -> None:
 
 
 class StackedAutoencoders:
-    """The parameter table of K members, their batched forward pass and their criteria."""
+    """The parameter table of K members, their batched forward pass and their criteria: the
+    ``lpae.models.Members`` group of the active rows, whose model class computes their objective."""
 
     def __init__(
-        self, models: Sequence[Autoencoder], device: torch.device, order: Sequence[int] | None = None
+        self,
+        models: Sequence[Autoencoder],
+        device: torch.device,
+        order: Sequence[int] | None = None,
+        schedules: Sequence[object] | None = None,
     ) -> None:
-        """Stack ``models``; table row i holds member ``order[i]`` (default: the given order)."""
+        """Stack ``models``; table row i holds member ``order[i]`` (default: the given order).
+
+        ``schedules``: each member's continuation schedule (lpae.criteria.continuation); members
+        whose criteria anneal share a criterion call only with the same schedule."""
         check_stackable(models)
         for model in models:
             model.criterion.to(device)  # its parameters are re-pointed at the table; buffers stay
-        self.members = list(models)
+        self.by_member = list(models)
         self.template = models[0]
-        self.is_vae = isinstance(self.template, VariationalAutoencoder)
         self.sample_shape = self.template.shape
         self.n_features = math.prod(self.sample_shape)
+        self.merge_keys = [merge_key(m.criterion, self.sample_shape) for m in models]
+        for member, model in enumerate(models):
+            key = self.merge_keys[member]
+            if key is not None and model.criterion.continued and schedules is not None:
+                self.merge_keys[member] = f"{key}|{schedules[member]}"
         names = layer_names(self.template)
         self.slots: dict[str, Slot] = {}
         offset = 0
@@ -182,12 +238,16 @@ class StackedAutoencoders:
                     ops.append(module)
             self.layers[net] = ops
         for i, member in enumerate(self.rows):
-            criterion = self.members[member].criterion
+            criterion = self.by_member[member].criterion
             for name, start, shape in self.criterion_slots[member]:
                 size = math.prod(shape)
                 param = nn.Parameter(self.values[i, start : start + size].view(shape))
                 param.grad = self.grads[i, start : start + size].view(shape)
                 set_parameter(criterion, name, param)
+        self.models = [self.by_member[m] for m in self.rows]
+        self.losses = MemberLosses(
+            self.criteria(), self.sample_shape, self.member_output, [self.merge_keys[m] for m in self.rows]
+        )
 
     def keep(self, positions: Sequence[int]) -> None:
         """Keep only the table rows at ``positions`` (members that go on training); rebind views."""
@@ -199,7 +259,7 @@ class StackedAutoencoders:
 
     def criteria(self) -> list[Criterion]:
         """The criterion of each active row."""
-        return [self.members[m].criterion for m in self.rows]
+        return [self.by_member[m].criterion for m in self.rows]
 
     def run(self, net: str, h: Tensor) -> Tensor:
         """One net of every member: (K, B, in) -> (K, B, out)."""
@@ -211,7 +271,15 @@ class StackedAutoencoders:
                 h = op(h)  # element-wise activation
         return h
 
-    def encode(self, x: Tensor) -> Tensor:
+    def unbind(self, t: Tensor) -> Sequence[Tensor]:
+        """Each active row's part of a member tensor (K, B, ...): (B, ...) each."""
+        return t.unbind(0)
+
+    def stack(self, parts: Sequence[Tensor]) -> Tensor:
+        """The member tensor (K, B, ...) of the active rows' parts, in row order."""
+        return torch.stack(list(parts))
+
+    def encoder_output(self, x: Tensor) -> Tensor:
         """Encoder output (K, B, code) of member inputs x (K, B, *sample_shape)."""
         return self.run("encoder", x.reshape(x.shape[0], x.shape[1], self.n_features))
 
@@ -223,13 +291,22 @@ class StackedAutoencoders:
         """Member ``position``'s decoder output shaped as its own model's: (B, n_outputs * C, ...)."""
         member = self.rows[position]
         flat = out[position, :, : self.out_widths[member]]
-        n_outputs = self.members[member].criterion.n_outputs
+        n_outputs = self.by_member[member].criterion.n_outputs
         shape = self.sample_shape
         return flat.reshape(flat.shape[0], shape[0] * n_outputs, *shape[1:])
 
+    def loss(self, x: Tensor, out: Tensor) -> Tensor:
+        """Each member's criterion on its rows: (K, B), from x (K, B, *shape) and outputs (K, B, W)."""
+        return self.losses(x, out)
+
+    def reconstruct(self, out: Tensor) -> Tensor:
+        """Each member's point reconstruction (K, B, *shape) of decoder outputs (K, B, W)."""
+        criteria = self.criteria()
+        return torch.stack([c.reconstruct(self.member_output(out, i)) for i, c in enumerate(criteria)])
+
     def state_dict(self, member: int, row: Tensor) -> dict[str, Tensor]:
         """Member ``member``'s weights, as its own model's state_dict, read from a table row (P,)."""
-        model = self.members[member]
+        model = self.by_member[member]
         state = {}
         for name, tensor in model.state_dict().items():
             if name in self.slots:
@@ -245,7 +322,7 @@ class StackedAutoencoders:
 
     def release(self, member: int, row: Tensor) -> Autoencoder:
         """Give member ``member`` its own parameters back, set to the weights in ``row`` (P,)."""
-        model = self.members[member]
+        model = self.by_member[member]
         for name, param in self.original_params[member].items():
             set_parameter(model.criterion, name, param)
         model.to("cpu")

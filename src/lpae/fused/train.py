@@ -1,18 +1,24 @@
 """The fused fit loop: K members trained as one batched model, each exactly as lpae.train.fit would.
 
-Per member, everything that ``fit`` does is mirrored:
+Nothing of a model's objective or of fit's bookkeeping is written here: the stacked members
+(lpae.fused.stacked) are a ``lpae.models.Members`` group, so the step and validation call their
+model class's ``member_objective`` and ``member_validation``, the very methods ``fit`` calls on
+its model as a group of one, and each member's epoch is booked by lpae.train.close_epoch, as in
+``fit``. A member the stacked model cannot batch exactly (other layers, parameters outside the
+networks and criterion, conv) is refused with a ValueError. Per member, then:
 
 - data: its own training and validation tensors (members may differ in preprocessing, split or
   contamination; equal tensors are shared), shuffled each epoch by its own CPU generator seeded
   with its seed, and cut into the same contiguous batches;
 - noise: its own generator on the device seeded with seed + 1, drawn in the same order and shapes
   (a DAE's corruption of x, a VAE's reparameterisation noise (B, latent));
-- the step: the batch mean of its per-sample objective (criterion + KL weight x KL), gradients by
+- the step: the batch mean of its per-sample objective (a VAE's with its KL weight), gradients by
   one backward pass of the sum over members (each member's parameters see only its own term),
   its own gradient clipping and Adam/AdamW state (lpae.fused.adam), its own learning rate schedule;
 - validation after each epoch: the same record (val_loss, val_recon_l1, val_recon_l2) from the
   same chunks of 1024 rows and noise re-seeded with seed + 2; history rows with the same keys;
-- early stopping, best-epoch bookkeeping and the restore of the best weights.
+- divergence, early stopping and best-epoch bookkeeping (close_epoch) and the restore of the best
+  weights.
 
 A member stops when its epochs are done, its patience runs out, or its training or validation loss
 turns non-finite (status "diverged", frozen at its best finite weights); the others go on, and the
@@ -34,22 +40,22 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import torch
 from torch import Tensor
 
+from lpae.config import TrainSettings
 from lpae.fused.adam import TableAdam
-from lpae.fused.losses import MemberLosses, merge_key
 from lpae.fused.stacked import StackedAutoencoders
-from lpae.models import Autoencoder, DenoisingAutoencoder, VariationalAutoencoder
+from lpae.models import Autoencoder
 from lpae.train import (
     NOISE_SEED_OFFSET,
     VALIDATION_SEED_OFFSET,
     Progress,
     TrainResult,
-    TrainSettings,
+    close_epoch,
     epoch_lr,
+    epoch_progress,
     resolve_device,
 )
 
@@ -99,13 +105,6 @@ def optimizer_key(settings: TrainSettings) -> tuple[float, str, int, float, str]
     return (settings.lr, settings.schedule, settings.epochs, settings.weight_decay, settings.optimizer)
 
 
-def weights_column(values: Sequence[float], like: Tensor) -> float | Tensor:
-    """A per-row weight: a plain number when every row has the same (the solo arithmetic), else (K, 1)."""
-    if len(set(values)) == 1:
-        return float(values[0])
-    return torch.tensor(list(values), dtype=like.dtype, device=like.device).unsqueeze(1)
-
-
 class FusedGroup:
     """The state of a fused training run: stacked model, optimizer and per-member bookkeeping."""
 
@@ -127,10 +126,9 @@ class FusedGroup:
         self.data = group_data(x_trains, x_vals, self.device)
         # Rows sorted by optimizer settings: members updated alike sit in one block of the table.
         order = sorted(range(len(models)), key=lambda m: (optimizer_key(settings[m]), m))
-        self.stacked = StackedAutoencoders(models, self.device, order)
+        schedules = [(s.epochs, s.continuation) for s in settings]
+        self.stacked = StackedAutoencoders(models, self.device, order, schedules)
         self.batch_size = settings[0].batch_size
-        shape = self.stacked.sample_shape
-        self.merge_keys = [merge_key(m.criterion, shape) for m in models]
         self.optimizer = TableAdam(
             self.stacked.values.shape[1],
             len(models),
@@ -143,53 +141,21 @@ class FusedGroup:
         self.noises = [
             torch.Generator(device=self.device).manual_seed(s.seed + NOISE_SEED_OFFSET) for s in settings
         ]
-        self.losses = self.member_losses()
 
     @property
     def rows(self) -> list[int]:
         """Member index of each row of the batched model (the members still training)."""
         return self.stacked.rows
 
-    def member_losses(self) -> MemberLosses:
-        return MemberLosses(
-            self.stacked.criteria(),
-            self.stacked.sample_shape,
-            self.stacked.member_output,
-            [self.merge_keys[m] for m in self.rows],
-        )
-
     def keep(self, positions: Sequence[int]) -> None:
         """Go on with the rows at ``positions`` only."""
         self.stacked.keep(positions)
         self.optimizer.keep(positions)
-        self.losses = self.member_losses()
 
     def validation_rows(self, start: int, stop: int) -> Tensor:
         """Validation rows start:stop of every active member: (K, b, *shape)."""
         index = torch.as_tensor([self.data.source[m] for m in self.rows], device=self.device)
         return self.data.val[:, start:stop].index_select(0, index)
-
-    def objectives(self, x: Tensor, noises: Sequence[torch.Generator], kl_weights: Sequence[float]) -> Tensor:
-        """Per-sample objectives (K, B) of member batches x (K, B, *shape), as ``model.objective``."""
-        stacked, template = self.stacked, self.stacked.template
-        if isinstance(template, DenoisingAutoencoder):
-            corrupted = [
-                cast(DenoisingAutoencoder, self.models[m]).corruption.corrupt(x[i], noises[i])
-                for i, m in enumerate(self.rows)
-            ]
-            code = stacked.encode(torch.stack(corrupted))
-        else:
-            code = stacked.encode(x)
-        if not isinstance(template, VariationalAutoencoder):
-            return self.losses(x, stacked.decode(code))
-        mu, log_var = code.chunk(2, dim=2)  # (K, B, latent) each
-        eps = torch.stack(
-            [torch.randn(mu.shape[1:], generator=g, device=mu.device, dtype=mu.dtype) for g in noises]
-        )
-        z = mu + (0.5 * log_var).exp() * eps  # VariationalAutoencoder.sample, row by row
-        latent = mu.shape[2]
-        kl = VariationalAutoencoder.kl(mu.reshape(-1, latent), log_var.reshape(-1, latent))
-        return self.losses(x, stacked.decode(z)) + weights_column(kl_weights, kl) * kl.view(mu.shape[:2])
 
     def train_epoch(self, lr: Sequence[float], kl_weights: Sequence[float]) -> list[float]:
         """One pass over every member's data in its own fresh order; the mean training objectives."""
@@ -199,12 +165,14 @@ class FusedGroup:
         index = (orders + offsets).to(self.device)
         noises = [self.noises[m] for m in rows]
         stacked, shape = self.stacked, self.stacked.sample_shape
+        kind = type(stacked.template)  # every member's class: its objective is theirs
         loss_sums = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
         for start in range(0, n_train, batch_size):
             batch_index = index[:, start : start + batch_size]  # (K, b)
             size = batch_index.shape[1]
             xb = self.data.train.index_select(0, batch_index.reshape(-1)).view(len(rows), size, *shape)
-            member_loss = self.objectives(xb, noises, kl_weights).mean(dim=1)  # (K,)
+            objective, _ = kind.member_objective(stacked, xb, noises, kl_weights)  # (K, b)
+            member_loss = objective.mean(dim=1)  # (K,)
             stacked.grads.zero_()
             with warnings.catch_warnings():
                 # Gradients accumulate in place into views of the gradient table, which torch
@@ -224,25 +192,12 @@ class FusedGroup:
             for m in rows
         ]
         kl_weights = [self.models[m].kl_weight(None) for m in rows]
-        criteria = self.stacked.criteria()
+        kind = type(self.stacked.template)
         sums = torch.zeros(len(rows), 3, dtype=torch.float64, device=self.device)  # loss, |r|, r^2
-        template = self.stacked.template
         for start in range(0, self.data.n_val, VALIDATION_BATCH):
             xb = self.validation_rows(start, start + VALIDATION_BATCH)  # (K, b, *shape)
-            code = self.stacked.encode(xb)
-            if isinstance(template, VariationalAutoencoder):
-                code = code.chunk(2, dim=2)[0]  # the posterior mean
-            out = self.stacked.decode(code)
-            residual = (
-                torch.stack(
-                    [c.reconstruct(self.stacked.member_output(out, i)) for i, c in enumerate(criteria)]
-                )
-                - xb
-            )
-            if type(template) is Autoencoder:  # no noise: the objective reads the same output
-                objective = self.losses(xb, out)
-            else:
-                objective = self.objectives(xb, noises, kl_weights)
+            objective, x_hat = kind.member_validation(self.stacked, xb, noises, kl_weights)
+            residual = x_hat - xb  # (K, b, *shape)
             sums[:, 0] += objective.sum(dim=1, dtype=torch.float64)
             sums[:, 1] += residual.abs().flatten(1).sum(dim=1, dtype=torch.float64)
             sums[:, 2] += residual.square().flatten(1).sum(dim=1, dtype=torch.float64)
@@ -268,8 +223,9 @@ def fit_group(
     ``settings[k]``) as :func:`lpae.train.fit` would, all in one batched model.
 
     Members must be MLP autoencoders of one kind and shape (their decoders' output widths may
-    differ) with equal data sizes, batch size and device. Each model ends on the CPU holding its
-    best weights, in eval mode; one TrainResult per member, in order.
+    differ) with equal data sizes, batch size and device, each one the stacked model can batch
+    (lpae.fused.stacked.batch_problem); otherwise ValueError, before any training. Each model
+    ends on the CPU holding its best weights, in eval mode; one TrainResult per member, in order.
     """
     group = FusedGroup(models, x_trains, x_vals, settings)
     n_members = len(models)
@@ -287,31 +243,27 @@ def fit_group(
         rows = group.rows
         started = time.perf_counter()
         lr = [epoch_lr(settings[m], epoch) for m in rows]
+        for m in rows:  # continuation, as lpae.train.fit: each member's own schedule
+            models[m].criterion.anneal(epoch_progress(settings[m], epoch))
         train_losses = group.train_epoch(lr, [models[m].kl_weight(epoch) for m in rows])
+        for m in rows:
+            models[m].criterion.anneal(1.0)  # validation sees the target criterion
         records = group.validation_records()
         share = (time.perf_counter() - started) / len(rows)
         for position, member in enumerate(rows):
-            result, state = results[member], progress[member]
-            result.seconds += share
-            if not math.isfinite(train_losses[position]):
-                result.status, result.reason = "diverged", f"non-finite training loss at epoch {epoch}"
-                running[member] = False
-                continue
-            record = {"epoch": epoch, "train_loss": train_losses[position], **records[position]}
-            record["lr"] = lr[position]
-            if not math.isfinite(record["val_loss"]):
-                result.status, result.reason = "diverged", f"non-finite validation loss at epoch {epoch}"
-                running[member] = False
-                continue
-            state.history.append(record)
-            state.epoch = epoch
-            if record["val_loss"] < state.best_loss:
-                state.best_loss, state.best_epoch, state.since_best = record["val_loss"], epoch, 0
+            results[member].seconds += share
+            end = close_epoch(
+                progress[member],
+                results[member],
+                epoch,
+                lr[position],
+                train_losses[position],
+                records[position].copy,  # validated already, every member at once
+                settings[member].patience,
+            )
+            if end.improved:
                 best[member] = group.stacked.values[position]
-            else:
-                state.since_best += 1
-            patience = settings[member].patience
-            if patience is not None and state.since_best >= patience:
+            if end.stop:
                 running[member] = False
     for member, model in enumerate(models):
         group.stacked.release(member, best[member])
