@@ -38,6 +38,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from lpae import criteria
 from lpae.criteria import power
+from lpae.criteria.scale import SCALE_RATE
 
 EPS = 1e-3
 
@@ -81,7 +82,7 @@ def contestants(x: torch.Tensor, out0: torch.Tensor) -> dict[str, Callable[[], t
 
     def gennorm_autograd() -> torch.Tensor:
         p = 0.1 + 9.9 * torch.sigmoid(p_raw)
-        log_alpha = -6 + F.softplus(scale_raw + 6)
+        log_alpha = -6 + F.softplus(SCALE_RATE * scale_raw + 6)
         residual = leaf() - x
         element = (residual.abs() * torch.exp(-log_alpha)).pow(p)
         nll = element.sum(dim=1) + n_features * (log_alpha + math.log(2) + torch.lgamma(1 / p) - torch.log(p))

@@ -11,7 +11,13 @@ from scipy import stats
 
 from lpae.criteria import build
 from lpae.metrics import bits_per_dim, gennorm_nll, own_nll_bpd, residual_shape
-from lpae.metrics.likelihood import GENNORM_FIT_ELEMENTS, gennorm_sample_nll, subsample
+from lpae.metrics.likelihood import (
+    GENNORM_FIT_ELEMENTS,
+    SHAPE_FIT_ELEMENTS,
+    gennorm_sample_nll,
+    per_feature_scaled,
+    subsample,
+)
 
 
 def test_bits_per_dim_is_nats_over_d_ln2() -> None:
@@ -86,6 +92,41 @@ def test_residual_shape_recovers_the_noise_shape(
     found = residual_shape(residual)
     assert set(found) == {"residual_gennorm_p", "residual_t_df"}
     assert found[key] == pytest.approx(truth, abs=tolerance)
+
+
+def standardised_noise(noise: object, n_rows: int = 400, n_features: int = 64) -> np.ndarray:
+    """Residuals of a perfect reconstruction of standardised data: x = signal + noise, with the
+    features' signal spreads log-uniform over a factor 25, each feature standardised; the residual
+    is the noise over each feature's standard deviation, so its scale differs by feature."""
+    rng = np.random.default_rng(7)
+    signal = rng.standard_normal((n_rows, n_features)) * np.exp(
+        rng.uniform(np.log(0.2), np.log(5), n_features)
+    )
+    x = signal + 0.3 * noise.rvs(size=(n_rows, n_features), random_state=rng)  # type: ignore[attr-defined]
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    return (signal - mean) / sd - (x - mean) / sd
+
+
+@pytest.mark.parametrize(
+    ("noise", "truth", "pooled_error"),
+    [(stats.norm(), 2.0, 1.0), (stats.laplace(), 1.0, 0.3), (stats.gennorm(0.6), 0.6, 0.0)],
+)
+def test_residual_shape_scales_each_feature_before_fitting(
+    noise: object, truth: float, pooled_error: float
+) -> None:
+    residual = standardised_noise(noise)
+    assert residual_shape(residual)["residual_gennorm_p"] == pytest.approx(truth, abs=0.15)
+    # pooled, the features' different scales make a scale mixture that reads heavier-tailed
+    pooled = stats.gennorm.fit(subsample(residual, SHAPE_FIT_ELEMENTS), floc=0)[0]
+    assert truth - pooled >= pooled_error
+
+
+def test_per_feature_scaled_divides_by_each_features_median_magnitude() -> None:
+    residual = np.array([[1.0, 0.0, 0.0, -4.0], [-2.0, 0.0, 3.0, 2.0], [3.0, 0.0, 0.0, 8.0]])
+    scaled = per_feature_scaled(residual)  # medians of |r|: 2, 0 (all zero: left out), 0 -> mean 1, 4
+    np.testing.assert_allclose(scaled, [[0.5, 0.0, -1.0], [-1.0, 3.0, 0.5], [1.5, 0.0, 2.0]])
+    np.testing.assert_allclose(per_feature_scaled(np.array([1.0, -3.0, 2.0])), [[0.5], [-1.5], [1.0]])
+    assert per_feature_scaled(np.zeros((3, 2, 2))).shape == (3, 0)
 
 
 def test_perfect_reconstruction_has_no_likelihood_keys() -> None:
