@@ -18,8 +18,13 @@ from PIL import Image
 from scipy import stats
 
 from lpae.study import Store, parse_grid, run_study
-from lpae.study.report import build_report, write_report
+from lpae.study.health import update_health
+from lpae.study.report import SECTIONS, build_report, write_report
+from lpae.study.report.data import load_study
+from lpae.study.report.page import render_markdown
 from lpae.study.report.stats import leaderboard, paired_difference, summarize
+from lpae.study.report.training_health import health_section
+from lpae.study.report.verdict import verdict_section
 from lpae.study.store import Outcome
 
 SEEDS = (0, 1, 2)
@@ -218,6 +223,30 @@ def test_verdict_reports_a_failed_known_answer(tmp_path: Path) -> None:
     _, markdown = build_report(out)
     heavy = markdown.split(f"### {HEAVY}")[1].split("### ")[0]
     assert "**FAIL** on clean_l2 the best criterion is lp:p=2" in heavy
+
+
+def test_health_comes_first_and_the_verdict_marks_what_rests_on_flagged_runs(tmp_path: Path) -> None:
+    """lp:p=1 under-trained on the heavy-tailed set only: named there, and nowhere else."""
+    runs = [
+        (s, status, {**m, "under_trained": s["data"] == HEAVY and s["loss"] == "lp:p=1"}, e)
+        for s, status, m, e in rich_runs()
+    ]
+    out = fabricate(tmp_path / "flagged", runs)
+    update_health(out)
+    study = load_study(out)  # the two sections alone: the whole report is built in tests/test_health.py
+    markdown = render_markdown("flagged", [], [health_section(study), verdict_section(study)])
+    assert markdown.index("## Training health") < markdown.index("## Verdict")
+    assert SECTIONS[0] is health_section  # before any winner is named
+    health = markdown.split("## Training health")[1].split("\n## ")[0]
+    assert f"| {HEAVY} | ae mlp 16-4 | all classes, clean | lp:p=1 |  | 3 of 3 |  |" in health
+    assert f"| {HEAVY} | ae mlp 16-4 | contaminated 0.05 | lp:p=1 |  | 3 of 3 |  |" in health
+    assert "0 lose on their own metric, 9 under-trained, 0 unstable" in health
+    verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
+    heavy, gaussian = verdict.split(f"### {HEAVY}")[1].split("### ")[0], verdict.split(f"### {GAUSSIAN}")[1]
+    note = "[Rests on flagged runs: lp:p=1 (under-trained).]"
+    assert "lp:p=1 wins clearly" in heavy and heavy.count(note) >= 3  # clean_l2, clean_l1, the PASS line
+    assert "**PASS** robust criteria win on clean_l2: lp:p=1" in heavy.split(note)[-2]
+    assert "Rests on flagged runs" not in gaussian.split("### ")[0]
 
 
 def test_heavy_tailed_check_passes_on_a_clear_paired_difference(tmp_path: Path) -> None:

@@ -114,6 +114,8 @@ def test_export_csv_and_parquet_are_tidy(tiny_study: Path, tmp_path: Path) -> No
             "status",
             "recon_l1",
             "recon_l2",
+            "under_trained",  # training health (lpae.study.health)
+            "own_metric_failure",
         ):
             assert column in frame.columns, column
         assert sorted(frame["loss"].unique()) == ["lp:p=1", "lp:p=2"] and sorted(frame["seed"].unique()) == [

@@ -23,7 +23,7 @@ from lpae import criteria
 from lpae.atomic import staging_dir, write_json
 from lpae.config import DataRecord, RunConfig, RunSpec, options
 from lpae.data import Dataset, default_method, fit_preprocessor, load
-from lpae.metrics import evaluate
+from lpae.metrics import evaluate, history_health
 from lpae.models import Autoencoder
 from lpae.protocol import check_fraction, check_normal_classes
 from lpae.runs import (
@@ -157,8 +157,9 @@ def write_trained_run(
 
     config.json, model.safetensors, history.csv and metrics.json: the status (and reason when
     diverged), the test metrics of lpae.metrics.evaluate when done (on ``prepared``, the run's
-    data already split and preprocessed, when given), learned criterion parameters and training
-    bookkeeping. Also used for the members of fused groups (lpae.fused).
+    data already split and preprocessed, when given) with the training-health flags of its
+    history (lpae.metrics.health), learned criterion parameters and training bookkeeping. Also
+    used for the members of fused groups (lpae.fused).
     """
     model.to("cpu")  # metrics are computed on the CPU whatever the training device
     with staging_dir(out, overwrite=overwrite) as tmp:
@@ -171,6 +172,8 @@ def write_trained_run(
         write_json(tmp / "metrics.json", metrics)
         if result.status == "done":
             metrics = evaluate(Run(tmp, config, model, metrics), prepared=prepared)
+            # under_trained, unstable: lpae.metrics.health
+            metrics.update(history_health([row["val_loss"] for row in result.history]))
         metrics.update(model.criterion.learned())  # learned_p, learned_df, learned_alpha, learned_scale
         metrics.update(
             {

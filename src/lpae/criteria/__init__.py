@@ -6,8 +6,10 @@ support, robust, energy: lpae.criteria.base), for whoever needs a fact about a c
 Each family lives in its own module and registers itself on import, in the order that
 ``lpae losses`` lists them. ``calibrated_nll`` scores the residuals of any model under a
 likelihood family at its maximum-likelihood scale (and shape): the common yardstick for models
-trained with different losses. The torch-style classes (``LpLoss``, ``HuberLoss``, ...) wrap the
-plain losses with a ``reduction`` argument for use in anyone's PyTorch code.
+trained with different losses. ``own_metric_spec`` and ``own_metric`` give the energy that a
+model trained under a criterion should score best on (the own-metric check, lpae.study.health).
+The torch-style classes (``LpLoss``, ``HuberLoss``, ...) wrap the plain losses with a
+``reduction`` argument for use in anyone's PyTorch code.
 """
 
 # isort: off
@@ -28,6 +30,7 @@ from lpae.criteria.base import (
     per_sample,
 )
 from lpae.criteria.calibrated import CalibratedNLL, calibrated_nll
+from lpae.criteria.own_metric import own_metric, own_metric_spec
 from lpae.criteria.torch_losses import (
     BarronLoss,
     CauchyLoss,
@@ -58,5 +61,7 @@ __all__ = [
     "criterion_class",
     "describe",
     "normalize",
+    "own_metric",
+    "own_metric_spec",
     "per_sample",
 ]

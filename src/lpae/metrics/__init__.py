@@ -7,13 +7,14 @@ code that computes it; the study report reads it.
 """
 
 # isort: off
-# Import order is declaration order, which the report keeps (evaluate and training declare only
-# unranked keys, so their place does not matter).
-from lpae.metrics import reconstruction, images, likelihood, latent, anomaly, training  # noqa: F401
+# Import order is declaration order, which the report keeps (evaluate, training and health declare
+# only unranked keys, so their place does not matter).
+from lpae.metrics import reconstruction, images, likelihood, latent, anomaly, training, health  # noqa: F401
 
 # isort: on
 from lpae.metrics.anomaly import anomaly_metrics
 from lpae.metrics.evaluate import decoder_outputs, encode, evaluate, reconstruct
+from lpae.metrics.health import history_health
 from lpae.metrics.images import image_metrics, psnr, ssim
 from lpae.metrics.latent import knn_accuracy, knn_predict, probe_accuracy
 from lpae.metrics.likelihood import bits_per_dim, gennorm_nll, own_nll_bpd, residual_shape, vae_bounds
@@ -30,6 +31,7 @@ __all__ = [
     "encode",
     "evaluate",
     "gennorm_nll",
+    "history_health",
     "image_metrics",
     "knn_accuracy",
     "knn_predict",

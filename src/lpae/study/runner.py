@@ -11,7 +11,8 @@
 3. units (single runs, or fused groups when lpae.fused is there and ``fuse`` is on) go to the
    executor, which sends results back; this process alone writes the store, one transaction per
    unit;
-4. write the report (report.html and report.md).
+4. judge the runs' training health (lpae.study.health, into the store) and write the report
+   (report.html and report.md).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lpae.atomic import staging_dir
 from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
 from lpae.study.grid import Grid, parse_grid
+from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
 from lpae.study.store import Outcome, Store
 
@@ -107,7 +109,9 @@ def run_study(
     if report:
         from lpae.study.report import write_report
 
-        result.report = write_report(out)
+        result.report = write_report(out)  # training health included
+    else:
+        update_health(out)
     return result
 
 

@@ -6,6 +6,16 @@ failed), ``metrics`` (JSON), ``error``, ``run_dir`` (relative to the study folde
 ``started_at`` / ``finished_at`` (Unix seconds), ``seconds`` (wall time of the run) and
 ``attempts``. Table ``meta`` holds the grid's TOML text and name.
 
+Training health (lpae.study.health): table ``own_metric`` caches the test value of one run under
+one criterion's own metric (``run_id``, ``spec``: the own-metric spec, ``stamp``: which weights
+it was computed from, ``value``: NULL when not finite), so that reports after the first
+recompute only what is new or changed (being a cache, it is dropped and rebuilt when a store
+holds it in another layout); table ``health`` holds the latest flags of each finished run
+(``run_id``, ``flags``: JSON). Recording a run again (a retried
+or resumed run) deletes both for that run in the same transaction. Both tables are created when a
+store is opened, so study folders written before they existed open as they are and get their
+health computed by the next report.
+
 Durability: the store is written by one process only (workers send their results back to it).
 Each write is one ``BEGIN IMMEDIATE ... COMMIT``, so a SIGKILL at any moment leaves either the
 row before or the row after, never half a row. Runs that were pending or running when a study
@@ -16,6 +26,7 @@ are kept as they are.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -28,6 +39,7 @@ STORE_NAME = "study.sqlite"
 FINISHED = ("done", "diverged", "failed")
 STATUSES = ("pending", "running", *FINISHED)
 
+OWN_METRIC_COLUMNS = ("run_id", "spec", "stamp", "value")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -43,6 +55,14 @@ CREATE TABLE IF NOT EXISTS runs (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS own_metric (
+    run_id TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    stamp TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, spec)
+);
+CREATE TABLE IF NOT EXISTS health (run_id TEXT PRIMARY KEY, flags TEXT NOT NULL);
 """
 
 
@@ -90,6 +110,9 @@ class Store:
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         with self.transaction() as cursor:
+            columns = [r[1] for r in cursor.execute("PRAGMA table_info(own_metric)").fetchall()]
+            if columns and columns != list(OWN_METRIC_COLUMNS):
+                cursor.execute("DROP TABLE own_metric")  # a cache of another layout: rebuilt on demand
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cursor.execute(statement)
@@ -172,6 +195,9 @@ class Store:
                 "seconds = ? WHERE run_id = ?",
                 rows,
             )
+            stale = [(row[-1],) for row in rows]  # derived from the run's old results
+            cursor.executemany("DELETE FROM own_metric WHERE run_id = ?", stale)
+            cursor.executemany("DELETE FROM health WHERE run_id = ?", stale)
 
     def rows(self, run_ids: Iterable[str] | None = None) -> list[Row]:
         found = self.connection.execute(
@@ -188,3 +214,32 @@ class Store:
     def counts(self) -> dict[str, int]:
         found = dict(self.connection.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
         return {status: int(found.get(status, 0)) for status in STATUSES}
+
+    # --- training health (lpae.study.health) ------------------------------------------------------
+
+    def own_metrics(self) -> dict[tuple[str, str], tuple[str, float | None]]:
+        """Cached own-metric values: (run_id, own-metric spec) -> (stamp, value; None: not finite)."""
+        found = self.connection.execute("SELECT run_id, spec, stamp, value FROM own_metric").fetchall()
+        return {(str(r[0]), str(r[1])): (str(r[2]), None if r[3] is None else float(r[3])) for r in found}
+
+    def add_own_metrics(self, values: dict[tuple[str, str], tuple[str, float | None]]) -> None:
+        """Cache own-metric values: (run_id, spec) -> (stamp, value)."""
+        rows = [
+            (run_id, spec, stamp, value if value is not None and math.isfinite(value) else None)
+            for (run_id, spec), (stamp, value) in values.items()
+        ]
+        with self.transaction() as cursor:
+            cursor.executemany(
+                "INSERT OR REPLACE INTO own_metric (run_id, spec, stamp, value) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def set_health(self, flags: dict[str, dict[str, Any]]) -> None:
+        """Replace every run's health flags (a JSON object per run_id) in one transaction."""
+        rows = [(run_id, json.dumps(value, sort_keys=True)) for run_id, value in flags.items()]
+        with self.transaction() as cursor:
+            cursor.execute("DELETE FROM health")
+            cursor.executemany("INSERT INTO health (run_id, flags) VALUES (?, ?)", rows)
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        found = self.connection.execute("SELECT run_id, flags FROM health").fetchall()
+        return {str(r[0]): dict(json.loads(r[1])) for r in found}

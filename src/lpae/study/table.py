@@ -4,7 +4,10 @@ Settings come from the run's key (the resolved RunSpec): nested model and traini
 flattened to their field names (``latent``, ``epochs``, ``lr``; the RunSpec's ``model`` column
 is the model kind, such as ae), tuples become comma-joined text (``hidden`` = "64,32"). Metrics
 are the scalar entries of metrics.json; a metric whose name clashes with a setting gets the
-prefix ``metric_``. ``export_table`` writes the table as CSV or Parquet, atomically.
+prefix ``metric_``. The training-health flags of the store's ``health`` table (lpae.study.health:
+``under_trained``, ``unstable``, ``own_metric``, ``own_metric_value``, ``own_metric_rival``,
+``own_metric_margin``, ``own_metric_failure``) are columns too, as last computed (by the study
+or by ``lpae report``). ``export_table`` writes the table as CSV or Parquet, atomically.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def flat_settings(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in settings.items()}
 
 
-def row_record(row: Row) -> dict[str, Any]:
+def row_record(row: Row, health: dict[str, Any] | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {name: getattr(row, name) for name in ROW_COLUMNS}
     record.update(flat_settings(row.spec))
     record["seed"] = row.spec.get("train", {}).get("seed")
@@ -44,14 +47,16 @@ def row_record(row: Row) -> dict[str, Any]:
         if name == "status" or isinstance(value, dict | list):
             continue
         record[f"metric_{name}" if name in record else name] = value
+    for name, value in (health or {}).items():
+        record[name] = value
     return record
 
 
 def study_table(out: Path | str) -> pd.DataFrame:
     """Every run of the study folder ``out`` as a DataFrame (empty when the store has no rows)."""
     with Store(out, create=False) as store:
-        rows = store.rows()
-    return pd.DataFrame.from_records([row_record(row) for row in rows])
+        rows, health = store.rows(), store.health()
+    return pd.DataFrame.from_records([row_record(row, health.get(row.run_id)) for row in rows])
 
 
 def export_table(out: Path | str, fmt: str = "csv", path: Path | str | None = None) -> Path:

@@ -1,8 +1,10 @@
 """The study report: one self-contained HTML page (report.html) and a Markdown summary (report.md).
 
-``write_report(out)`` reads the study folder's store (and, for curves and reconstructions, the
-run directories) and writes both files atomically. Each section is built from whatever metric
-keys the runs have; a section with nothing to show is left out and named in the overview.
+``write_report(out)`` refreshes the training-health flags (lpae.study.health: computed for new
+runs, cached in the store), reads the study folder's store (and, for curves and
+reconstructions, the run directories) and writes both files atomically. Each section is built
+from whatever metric keys the runs have; a section with nothing to show is left out and named
+in the overview. The "Training health" section comes first, before any winner is named.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from lpae.atomic import write_text
+from lpae.study.health import update_health
 from lpae.study.report.contrast import contrast_section
 from lpae.study.report.curves import convergence_section, robustness_section
 from lpae.study.report.data import StudyData, load_study
@@ -21,9 +24,11 @@ from lpae.study.report.latent import anomaly_section, latent_section
 from lpae.study.report.leaderboards import cross_metric_section, leaderboards_section
 from lpae.study.report.page import Part, Section, para, render_html, render_markdown, table
 from lpae.study.report.shapes import likelihood_section, shapes_section
+from lpae.study.report.training_health import health_section
 from lpae.study.report.verdict import verdict_section
 
 SECTIONS: tuple[Callable[[StudyData], Section], ...] = (
+    health_section,  # before any winner is named
     verdict_section,
     leaderboards_section,
     cross_metric_section,
@@ -89,6 +94,7 @@ def problems_section(study: StudyData) -> Section:
 
 
 def build_report(out: Path | str) -> tuple[str, str]:
+    update_health(out)  # the training-health flags, cached in the store (lpae.study.health)
     study = load_study(out)
     sections, skipped = [], []
     for build in (*SECTIONS, problems_section):

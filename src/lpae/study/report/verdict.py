@@ -7,6 +7,10 @@ accuracy; whichever the runs have) the leaderboard's best is compared with the r
 with the tied criteria that the best still beats paired by seed (runs of one seed share their
 split; the t interval of the per-seed difference excludes 0).
 
+Every statement whose winner or runner-up (and every known-answer check whose named criteria)
+rests on runs that the training-health check flagged ends with "[Rests on flagged runs: NAME
+(reasons).]" (lpae.study.report.training_health: own-metric failure, under-trained, unstable).
+
 Known answers (REFERENCES.md, docs/study.md):
 
 - Gaussian-noise synthetic data: the learned generalized-normal shape should come out near 2
@@ -34,6 +38,7 @@ from lpae.study.report.data import StudyData
 from lpae.study.report.metric_info import HEADLINE, METRICS
 from lpae.study.report.page import Part, Section, heading, para, status_line
 from lpae.study.report.stats import Entry, leaderboard, paired_difference, relative_gap, summarize
+from lpae.study.report.training_health import flag_notes
 
 HEAVY_NOISE = {"student_t", "laplace", "cauchy"}
 SHAPE_TOLERANCE = 0.5
@@ -142,17 +147,20 @@ def clean_metric(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def gaussian_checks(frame: pd.DataFrame) -> list[Part]:
+def gaussian_checks(frame: pd.DataFrame, notes: dict[str, list[str]] | None = None) -> list[Part]:
+    notes = notes or {}
     parts: list[Part] = []
     gennorm = frame[frame["criterion"].map(lambda c: parse(c).name == "gennorm")]
     if "learned_p" in gennorm and gennorm["learned_p"].notna().any():
         s = summarize(pd.to_numeric(gennorm["learned_p"], errors="coerce"))
         ok = abs(s.mean - 2) <= SHAPE_TOLERANCE
+        learners = [str(c) for c in gennorm.loc[gennorm["learned_p"].notna(), "criterion"]]
         parts.append(
             status_line(
                 "PASS" if ok else "FAIL",
                 "pass" if ok else "fail",
-                f"learned gennorm shape p = {s.mean:.3g} (expected near 2, tolerance {SHAPE_TOLERANCE}).",
+                f"learned gennorm shape p = {s.mean:.3g} (expected near 2, tolerance {SHAPE_TOLERANCE})."
+                + rests_on(notes, learners),
             )
         )
     else:
@@ -185,13 +193,15 @@ def gaussian_checks(frame: pd.DataFrame) -> list[Part]:
                 "is the best or tied with it."
                 if ok
                 else f"loses to {entries[0].criterion} ({entries[0].summary.mean:.4g}), intervals apart."
-            ),
+            )
+            + rests_on(notes, [l2.criterion, entries[0].criterion]),
         )
     )
     return parts
 
 
-def heavy_checks(frame: pd.DataFrame) -> list[Part]:
+def heavy_checks(frame: pd.DataFrame, notes: dict[str, list[str]] | None = None) -> list[Part]:
+    notes = notes or {}
     metric = clean_metric(frame)
     entries = leaderboard(frame, metric, False) if metric else []
     robust, l2 = family_best(entries, "robust"), family_best(entries, "l2")
@@ -230,7 +240,14 @@ def heavy_checks(frame: pd.DataFrame) -> list[Part]:
             f"on {metric} the best criterion is {top.criterion} ({top.summary.mean:.4g}), not a robust one; "
             f"best robust: {robust.criterion} {robust.summary.mean:.4g}."
         )
+    text += rests_on(notes, [robust.criterion, l2.criterion, entries[0].criterion])
     return [status_line(label, outcome, text)]
+
+
+def rests_on(notes: dict[str, list[str]], names: list[str]) -> str:
+    """' Rests on flagged runs: ...' for the named criteria that are flagged (section Training health)."""
+    flagged = [f"{name} ({', '.join(notes[name])})" for name in dict.fromkeys(names) if name in notes]
+    return f" [Rests on flagged runs: {'; '.join(flagged)}.]" if flagged else ""
 
 
 def in_short(winners: Counter[str], paired_winners: Counter[str], spoken: int) -> str:
@@ -256,6 +273,7 @@ def verdict_section(study: StudyData) -> Section:
         return section
     for title, frame in study.groups(study.main):
         section.add(heading(title))
+        notes = flag_notes(frame)  # criteria resting on flagged runs (section Training health)
         winners: Counter[str] = Counter()
         paired_winners: Counter[str] = Counter()  # best of all, paired by seed, but not outright
         spoken = 0
@@ -270,6 +288,7 @@ def verdict_section(study: StudyData) -> Section:
                 sentence += paired_sentence(entries, beaten)
                 if len(beaten) == len(tied):
                     paired_winners[entries[0].criterion] += 1
+            sentence += rests_on(notes, [e.criterion for e in entries[:2]])
             section.add(para(sentence))
             spoken += 1
             if winner:
@@ -282,16 +301,17 @@ def verdict_section(study: StudyData) -> Section:
                 )
             )
         else:
-            section.add(para(in_short(winners, paired_winners, spoken)))
+            named = [name for name, _ in (*winners.most_common(1), *paired_winners.most_common(1))]
+            section.add(para(in_short(winners, paired_winners, spoken) + rests_on(notes, named)))
         noise = noise_of(str(frame["data"].iloc[0]))
         if noise is not None:
             family, values = noise
             if family == "gaussian":
                 section.add(para("Known-answer checks (Gaussian noise):"))
-                for part in gaussian_checks(frame):
+                for part in gaussian_checks(frame, notes):
                     section.add(part)
             elif is_heavy(family, values):
                 section.add(para(f"Known-answer checks (heavy-tailed {family} noise):"))
-                for part in heavy_checks(frame):
+                for part in heavy_checks(frame, notes):
                     section.add(part)
     return section
