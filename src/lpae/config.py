@@ -34,6 +34,7 @@ from it at start-up. Checks that need the spec registries import them when a set
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import platform
@@ -320,6 +321,12 @@ def options(face: str | None = None) -> dict[str, Option]:
     """Every run setting by flat name (or those a face sets), in schema order."""
     if face is not None and face not in FACES:
         raise ValueError(f"unknown face {face!r}; allowed: {', '.join(FACES)}")
+    return {name: o for name, o in all_options().items() if face is None or face in o.faces}
+
+
+@functools.cache
+def all_options() -> dict[str, Option]:
+    """Every run setting by flat name, read once from the dataclasses (callers must not mutate)."""
     found: dict[str, Option] = {}
     for section in ("run", "model", "train"):
         owner = SECTIONS[section]
@@ -339,8 +346,7 @@ def options(face: str | None = None) -> dict[str, Option]:
                 meta["follows"],
                 meta["resume_free"],
             )
-            if face is None or face in option.faces:
-                found[item.name] = option
+            found[item.name] = option
     return found
 
 

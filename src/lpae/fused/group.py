@@ -36,7 +36,6 @@ from lpae.config import (
     RunConfig,
     RunSpec,
     as_json,
-    flat_values,
     options,
 )
 from lpae.data import load, normalize_spec
@@ -52,7 +51,7 @@ def shared_value(spec: RunSpec, option: Option) -> Any:
     """What members must agree on for a shared setting (None where the setting is free here)."""
     if option.fused == SHARED_ONE_CLASS and spec.normal_classes is None:
         return None
-    value = flat_values(spec)[option.name]
+    value = getattr(spec if option.section == "run" else getattr(spec, option.section), option.name)
     if option.name == "data":  # one data set, however its spec is written
         try:
             return normalize_spec(value)
