@@ -257,3 +257,12 @@ def test_a_run_written_by_lpae_0_1_0_loads_and_evaluates_as_it_did() -> None:
     metrics = evaluate(run)
     for key in ("recon_l2", "nll_gennorm_bpd", "anomaly_auroc", "probe_acc"):
         assert metrics[key] == pytest.approx(run.metrics[key], rel=1e-6), key
+
+
+def test_the_schema_and_the_models_name_the_same_kinds_and_activations() -> None:
+    """config.MODELS / ACTIVATIONS validate settings; lpae.models maps the same names to classes."""
+    from lpae.config import ACTIVATIONS, MODELS
+    from lpae.models import ACTIVATION_LAYERS, MODEL_CLASSES
+
+    assert set(MODELS) == set(MODEL_CLASSES)
+    assert set(ACTIVATIONS) == set(ACTIVATION_LAYERS)
