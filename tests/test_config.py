@@ -132,6 +132,8 @@ def test_each_grid_option_is_set_on_its_section(name: str) -> None:
         "optimizer": "adamw",
         "schedule": "cosine",
         "clip": 1.0,
+        "criterion_lr": 0.05,
+        "normalize": "none",
         "continuation": 0.25,
         "checkpoint_every": 0,
         "device": "cpu",
@@ -186,6 +188,8 @@ def test_fused_grouping_reads_the_schema() -> None:
         "optimizer": "adamw",
         "schedule": "cosine",
         "clip": 1.0,
+        "criterion_lr": 0.05,
+        "normalize": "none",
         "continuation": 0.2,
         "checkpoint_every": 0,
     }

@@ -6,8 +6,8 @@ trained (L-BFGS on the mean NLL). The maximum-likelihood p must land within 0.1 
 
 Then the same through training with the network (lpae.experiment.train_run): the learned shape
 and scale keep pace with the residuals, and one ordinary run on synthetic data learns the noise's
-p (2, 1, 0.6) within 0.15 and a Student-t df of 2.5 within 0.5 (issue 15; the last three wait
-for the criterion's own learning rate in the training loop, see lpae.criteria.scale).
+p (2, 1, 0.6) within 0.15 and a Student-t df of 2.5 within 0.5 (issue 15; this needs the criterion's own
+learning rate in the training loop, see lpae.criteria.scale).
 """
 
 from __future__ import annotations
@@ -93,31 +93,23 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-# Learned shapes move by about lr per Adam step: 220 steps at lr 1e-3 leave p = 1.80 and 1.82 for
-# p = 1 and 0.6, df = 3.94 for df = 2.5. A rate large enough (100) passes all four but breaks runs
-# at high lr (lpae.criteria.scale): these need the shapes' own learning rate in lpae.train and
-# lpae.fused (issue 15, Deliver 2). Strict, so that the fix shows as XPASS and drops the marks.
-NEEDS_OWN_LR = pytest.mark.xfail(
-    strict=True, reason="learned shapes need their own learning rate in the training loop (issue 15)"
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("noise", "key", "truth", "tolerance"),
     [
         ("gennorm,p=2", "learned_p", 2.0, 0.15),
-        pytest.param("gennorm,p=1", "learned_p", 1.0, 0.15, marks=NEEDS_OWN_LR),
-        pytest.param("gennorm,p=0.6", "learned_p", 0.6, 0.15, marks=NEEDS_OWN_LR),
-        pytest.param("student_t,df=2.5", "learned_df", 2.5, 0.5, marks=NEEDS_OWN_LR),
+        ("gennorm,p=1", "learned_p", 1.0, 0.15),
+        ("gennorm,p=0.6", "learned_p", 0.6, 0.15),
+        ("student_t,df=2.5", "learned_df", 2.5, 0.5),
     ],
 )
 def test_one_ordinary_run_learns_the_noise_shape(
     noise: str, key: str, truth: float, tolerance: float, one_thread: None
 ) -> None:
     """One run with ``lpae train``'s defaults (20 epochs, lr 1e-3, batch 128, latent 16: 220 Adam
-    steps on 1,400 training rows) learns the noise's p or df. Measured with learned shape and
-    scale moving 0.1 per step (rates of 100 at lr 1e-3): p = 1.99, 0.98, 0.64, df = 2.43.
+    steps on 1,400 training rows) learns the noise's p or df: the shape and scale train at their own
+    learning rate (TrainSettings.criterion_lr, lpae.criteria.scale); at the network's lr 1e-3 they
+    ended at p = 2.01, 1.80, 1.82 and df = 3.94.
 
     256 features: the residuals keep the noise's shape only while the reconstruction error
     x_hat - clean is small against the noise. The encoder locates the 2-dimensional manifold from

@@ -57,6 +57,7 @@ DEFAULT_HIDDEN = {"mlp": (256, 128), "conv": (32, 64)}
 DEFAULT_CORRUPTION = "gaussian:std=0.1"
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine")
+NORMALIZATIONS = ("energy", "none")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -198,6 +199,21 @@ class TrainSettings:
     optimizer: str = setting("adam", "adam or adamw", fused=FREE)
     schedule: str = setting("none", "learning-rate schedule: none or cosine (per epoch)", fused=FREE)
     clip: float | None = setting(None, "clip the global gradient norm to this value", fused=FREE)
+    criterion_lr: float | None = setting(
+        0.1,
+        "learning rate of the criterion's learned scale and shape: about how far their log-scale or "
+        "shape moves per step, constant, no decay or clipping (lpae.criteria.scale); none: the "
+        "network's learning rate and schedule",
+        fused=SHARED,
+        absent=None,
+    )
+    normalize: str = setting(
+        "energy",
+        "energy: a plain loss steps on its gradient over its previous epoch's mean (as its "
+        "calibrated-scale likelihood does; lpae.train); none: on the raw gradient",
+        fused=FREE,
+        absent="none",
+    )
     continuation: float = setting(
         0.7,
         "fraction of the epochs over which non-convex criteria move from a convex start to the "
@@ -229,6 +245,9 @@ class TrainSettings:
         check_choice("schedule", self.schedule, SCHEDULES)
         if self.clip is not None and not (self.clip > 0 and math.isfinite(self.clip)):
             raise ValueError(f"gradient clipping norm must be a positive number, got {self.clip}")
+        if self.criterion_lr is not None and not (self.criterion_lr > 0 and math.isfinite(self.criterion_lr)):
+            raise ValueError(f"criterion learning rate must be a positive number, got {self.criterion_lr}")
+        check_choice("normalize", self.normalize, NORMALIZATIONS)
         if not (isinstance(self.continuation, int | float) and 0 <= self.continuation <= 1):
             raise ValueError(
                 f"continuation must be a fraction of the epochs in [0, 1], got {self.continuation}"

@@ -4,8 +4,10 @@
 is b = mean |r|, where the mean NLL per element is log(2 b) + 1. At a fixed b the NLL is the
 absolute error |r| / b plus a constant: lp:1 (with eps=0) up to an affine map.
 
-It is the generalized normal with p = 1 and alpha = b, so the shared-scale path is gennorm's
-(a fused sum of |r|); element-wise scales use torch.distributions.Laplace.
+It is the generalized normal with p = 1 and alpha = b, so it computes as gennorm does (a fused
+sum of |r| for a shared scale, the element-wise formula otherwise), and it trains as gennorm:p=1
+does: under continuation (lpae.criteria.continuation) its exponent moves from 2 to 1, as lp:1's
+does, so that a Laplace decoder is not trained worse than the plain L1 loss it generalises.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
-from torch.distributions import Laplace
 
 from lpae.criteria.base import CRITERIA
+from lpae.criteria.continuation import CONVEX_P, linear
 from lpae.criteria.power_family import PowerFamily
 from lpae.criteria.scale import scale_param
 
@@ -34,11 +36,13 @@ class LaplaceNLL(PowerFamily):
     ) -> None:
         super().__init__(scale, feature_shape)
 
-    def power(self) -> float:
-        return 1.0
+    @property
+    def continued(self) -> bool:
+        return True
 
-    def element_nll(self, residual: Tensor, log_scale: Tensor) -> Tensor:
-        return -Laplace(0.0, log_scale.exp(), validate_args=False).log_prob(residual)
+    def power(self) -> float | Tensor:
+        """1, or p_t from 2 toward 1 during continuation (lpae.criteria.continuation)."""
+        return float(linear(CONVEX_P, 1.0, self.progress))
 
 
 CRITERIA.register(

@@ -21,20 +21,18 @@ Shapes (generalized-normal p, Student-t df, Barron alpha) are a positive number 
   (p of gennorm in (0.1, 10), alpha of Barron in (0, 4));
 - floored: value = low + softplus(theta), for shapes with no useful upper bound (df in (0.1, inf)).
 
-Why the rates are not larger, and shapes have none (measured for issue 15). Adam moves a
-parameter by about lr per step whatever its gradient, so a learned scalar has a step budget: a
-default ``lpae train`` run on 2,000 rows has 220 steps at lr 1e-3, and there a shape stays near
-its start (gennorm p = 1.80 and 1.82 for noise of p = 1 and 0.6, Student-t df = 3.94 for
-df = 2.5, on ``synthetic:noise=N,dim=256,scale=1``). Rates of 100 on shape and scale
-(k theta moving by up to k lr = 0.1 per step) reach the truth there (1.99, 0.98, 0.64 and 2.43
-for p = 2, 1, 0.6 and df = 2.5; rates of 30 leave p = 0.77 for p = 0.6), but a rate multiplies
-the network's lr: at lr 2e-2 (k lr = 2) a learned p hit its floor 0.1 and the scale 900 within 22
-steps on digits, and fused training (lpae.fused) no longer matched solo training within its
-1e-4 bound (tests/test_fused.py, which fails from rates of 10 on shapes at lr 2e-2). The
-measured cure is a step of about 0.1 per step in the rate-1 theta whatever the network's lr
-(k lr = 0.1 at lr 1e-3 and at 2e-2 both track the residuals' fit smoothly): the criterion's
-learned parameters need their own learning rate in the training loop, or a per-epoch
-closed-form or profile update (tests/test_criteria_known_answer.py holds the known answers).
+Learning rates (issue 15). Adam moves a parameter by about lr per step whatever its gradient, so a
+learned scalar trained at the network's lr has a step budget: a default ``lpae train`` run on
+2,000 rows has 220 steps at lr 1e-3, and there a shape stays near its start (gennorm p = 1.80 and
+1.82 for noise of p = 1 and 0.6, Student-t df = 3.94 for df = 2.5, on
+``synthetic:noise=N,dim=256,scale=1``). Raising the rates instead multiplies the network's lr
+(at lr 2e-2 a learned p hit its floor within 22 steps on digits). So the training loop gives a
+criterion's learned parameters a learning rate of their own (lpae.train.make_optimizer and
+lpae.fused.adam; the training setting ``criterion_lr``, default 0.1): parameter theta of rate k
+(``RATE`` of its module: SCALE_RATE for scales, 1 for shapes) trains at criterion_lr / k, so that
+k theta, the log-scale or the shape's unconstrained value, moves by about criterion_lr per step
+whatever the network's lr, constant over training, without weight decay or gradient clipping
+(:func:`parameter_rates`). tests/test_criteria_known_answer.py holds the known answers.
 """
 
 from __future__ import annotations
@@ -77,6 +75,8 @@ def scale_param(
 
 class Scale(nn.Module):
     """A positive scale in one of the modes of the module docstring; gives log s for a batch."""
+
+    RATE = SCALE_RATE  # the value moves with RATE * raw (module docstring, learning rates)
 
     def __init__(
         self,
@@ -149,6 +149,8 @@ class Scale(nn.Module):
 class Shape(nn.Module):
     """A positive shape parameter: a fixed number, or learned within (low, high) or (low, inf)."""
 
+    RATE = 1.0
+
     def __init__(self, value: float | str, low: float, high: float | None, init: float) -> None:
         super().__init__()
         self.low, self.high = low, high
@@ -177,3 +179,13 @@ class Shape(nn.Module):
         if self.fixed is not None:
             return None
         return float(torch.as_tensor(self.value()).detach())
+
+
+def parameter_rates(criterion: nn.Module) -> dict[str, float]:
+    """The rate k of each learned parameter of ``criterion``, by its name in
+    ``criterion.named_parameters()``: its module's ``RATE`` (module docstring), 1 for others."""
+    rates = {}
+    for prefix, module in criterion.named_modules():
+        for name, _ in module.named_parameters(recurse=False):
+            rates[f"{prefix}.{name}" if prefix else name] = float(getattr(module, "RATE", 1.0))
+    return rates

@@ -16,6 +16,10 @@ same formula runs as separate operations in the order of torch.optim.Adam's sing
 Gradient clipping is per member, as torch.nn.utils.clip_grad_norm_ on that member's parameters
 alone: g_k <- g_k * min(1, c_k / (||g_k||_2 + 1e-6)). Rows are never coupled.
 Every active member steps at every step, so one step count t serves all rows.
+
+With ``criterion_lr`` (K, C), the last C columns, the members' criterion parameters, train as
+lpae.train.make_optimizer's criterion groups: Adam at the constant learning rate of each entry,
+without weight decay, and outside the clipping norm (which then covers the network columns only).
 """
 
 from __future__ import annotations
@@ -50,8 +54,12 @@ class TableAdam:
         decoupled: Sequence[bool],
         clip: Sequence[float | None],
         use_kernel: bool = True,
+        criterion_lr: Tensor | None = None,
     ) -> None:
         self.use_kernel = use_kernel and hasattr(torch, "_fused_adam_")
+        # (K, C) learning rates of the last C columns (the criterion's), or None: rows' own lr
+        self.criterion_lr = criterion_lr
+        self.split = n_columns - (0 if criterion_lr is None else criterion_lr.shape[1])
         self.exp_avg = torch.zeros(n_rows, n_columns, device=device)
         self.exp_avg_sq = torch.zeros(n_rows, n_columns, device=device)
         self.step_count = 0
@@ -67,28 +75,50 @@ class TableAdam:
         self.weight_decay = [self.weight_decay[p] for p in positions]
         self.decoupled = [self.decoupled[p] for p in positions]
         self.clip = [self.clip[p] for p in positions]
+        if self.criterion_lr is not None:
+            self.criterion_lr = self.criterion_lr.index_select(0, index)
 
     @torch.no_grad()
     def clip_gradients(self, grads: Tensor) -> None:
         if all(c is None for c in self.clip):
             return
-        norms = torch.linalg.vector_norm(grads, dim=1)  # (K,)
+        norms = torch.linalg.vector_norm(grads[:, : self.split], dim=1)  # (K,): the network's columns
         limits = torch.tensor(
             [math.inf if c is None else c for c in self.clip], dtype=norms.dtype, device=norms.device
         )
         coef = (limits / (norms + CLIP_EPS)).clamp(max=1.0)
         coef = torch.where(torch.isinf(limits), torch.ones_like(coef), coef)  # unclipped rows: exactly 1
-        grads.mul_(coef.unsqueeze(1))
+        grads[:, : self.split].mul_(coef.unsqueeze(1))
 
     @torch.no_grad()
     def step(self, params: Tensor, grads: Tensor, lr: Sequence[float]) -> None:
         """One update of ``params`` (K, P) in place from ``grads`` (K, P) with per-row learning rates."""
         self.clip_gradients(grads)
         self.step_count += 1
+        criterion = (
+            None if self.criterion_lr is None else self.criterion_step(params, grads, self.criterion_lr)
+        )
         if self.use_kernel and params.device.type in KERNEL_DEVICES and params.dtype in KERNEL_DTYPES:
             self.kernel_step(params, grads, lr)
         else:
             self.explicit_step(params, grads, lr)
+        if criterion is not None:  # the whole-row step also moved the criterion columns: overwrite
+            for table, value in zip((params, self.exp_avg, self.exp_avg_sq), criterion, strict=True):
+                table[:, self.split :] = value
+
+    def criterion_step(self, params: Tensor, grads: Tensor, lr: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Adam without weight decay on the criterion columns at their own learning rates, as
+        torch.optim.Adam computes it: the new (values, exp_avg, exp_avg_sq) of those columns."""
+        beta1, beta2 = BETAS
+        cut = slice(self.split, None)
+        grad = grads[:, cut]
+        exp_avg = self.exp_avg[:, cut].lerp(grad, 1 - beta1)
+        exp_avg_sq = self.exp_avg_sq[:, cut].mul(beta2).addcmul_(grad, grad, value=1 - beta2)
+        bias_correction1 = 1 - beta1**self.step_count
+        bias_correction2_sqrt = (1 - beta2**self.step_count) ** 0.5
+        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(EPS)
+        values = params[:, cut] - (lr / bias_correction1) * exp_avg / denom
+        return values, exp_avg, exp_avg_sq
 
     def kernel_step(self, params: Tensor, grads: Tensor, lr: Sequence[float]) -> None:
         """torch's fused kernel on each run of consecutive rows sharing (lr, weight decay, adamw)."""

@@ -45,15 +45,18 @@ import torch
 from torch import Tensor
 
 from lpae.config import TrainSettings
+from lpae.criteria.scale import parameter_rates
 from lpae.fused.adam import TableAdam
 from lpae.fused.stacked import StackedAutoencoders
 from lpae.models import Autoencoder
 from lpae.train import (
+    ENERGY_FLOOR,
     NOISE_SEED_OFFSET,
     VALIDATION_SEED_OFFSET,
     Progress,
     TrainResult,
     close_epoch,
+    energy_weight,
     epoch_lr,
     epoch_progress,
     resolve_device,
@@ -93,8 +96,9 @@ def group_data(x_trains: Sequence[Tensor], x_vals: Sequence[Tensor], device: tor
 
 
 def check_settings(settings: Sequence[TrainSettings]) -> None:
-    """Raise ValueError unless the members can share batches (batch size) and a device."""
-    for name in ("batch_size", "device"):
+    """Raise ValueError unless the members can share batches (batch size), a device and the
+    optimizer's layout of criterion columns (criterion_lr)."""
+    for name in ("batch_size", "device", "criterion_lr"):
         values = {getattr(s, name) for s in settings}
         if len(values) > 1:
             raise ValueError(f"members of a fused group must share {name}, got {sorted(map(str, values))}")
@@ -136,11 +140,28 @@ class FusedGroup:
             [settings[m].weight_decay for m in order],
             [settings[m].optimizer == "adamw" for m in order],
             [settings[m].clip for m in order],
+            criterion_lr=self.criterion_lr(order),
         )
         self.shuffles = [torch.Generator().manual_seed(s.seed) for s in settings]
         self.noises = [
             torch.Generator(device=self.device).manual_seed(s.seed + NOISE_SEED_OFFSET) for s in settings
         ]
+
+    def criterion_lr(self, order: Sequence[int]) -> Tensor | None:
+        """(K, C) learning rates of the criterion columns, rows in table order, as
+        lpae.train.make_optimizer gives each criterion parameter; None without criterion_lr."""
+        base = self.settings[0].criterion_lr
+        stacked = self.stacked
+        n_columns = stacked.values.shape[1] - stacked.model_size
+        if base is None or n_columns == 0:
+            return None
+        table = torch.full((len(order), n_columns), base, device=self.device)
+        for row, member in enumerate(order):
+            rates = parameter_rates(self.models[member].criterion)
+            for name, start, shape in stacked.criterion_slots[member]:
+                first = start - stacked.model_size
+                table[row, first : first + math.prod(shape)] = base / rates[name]
+        return table
 
     @property
     def rows(self) -> list[int]:
@@ -157,8 +178,13 @@ class FusedGroup:
         index = torch.as_tensor([self.data.source[m] for m in self.rows], device=self.device)
         return self.data.val[:, start:stop].index_select(0, index)
 
-    def train_epoch(self, lr: Sequence[float], kl_weights: Sequence[float]) -> list[float]:
-        """One pass over every member's data in its own fresh order; the mean training objectives."""
+    def train_epoch(
+        self, lr: Sequence[float], kl_weights: Sequence[float], weights: Sequence[float | None]
+    ) -> list[float]:
+        """One pass over every member's data in its own fresh order; the mean training objectives.
+
+        ``weights``: each row's factor on its batch losses (lpae.train.energy_weight; None: 1 / its
+        first batch's loss), as lpae.train.train_epoch."""
         rows, n_train, batch_size = self.rows, self.data.n_train, self.batch_size
         offsets = torch.tensor([self.data.source[m] * n_train for m in rows]).unsqueeze(1)
         orders = torch.stack([torch.randperm(n_train, generator=self.shuffles[m]) for m in rows])  # (K, N)
@@ -167,18 +193,26 @@ class FusedGroup:
         stacked, shape = self.stacked, self.stacked.sample_shape
         kind = type(stacked.template)  # every member's class: its objective is theirs
         loss_sums = torch.zeros(len(rows), dtype=torch.float64, device=self.device)
+        factors: Tensor | None = None  # (K,), set at the first batch
         for start in range(0, n_train, batch_size):
             batch_index = index[:, start : start + batch_size]  # (K, b)
             size = batch_index.shape[1]
             xb = self.data.train.index_select(0, batch_index.reshape(-1)).view(len(rows), size, *shape)
             objective, _ = kind.member_objective(stacked, xb, noises, kl_weights)  # (K, b)
             member_loss = objective.mean(dim=1)  # (K,)
+            if factors is None:
+                first = 1.0 / member_loss.detach().clamp_min(ENERGY_FLOOR)
+                given = [
+                    first[i] if w is None else torch.tensor(w, device=self.device)
+                    for i, w in enumerate(weights)
+                ]
+                factors = torch.stack(given).to(member_loss.dtype)
             stacked.grads.zero_()
             with warnings.catch_warnings():
                 # Gradients accumulate in place into views of the gradient table, which torch
                 # reports once as not matching its preferred layout; that is intended here.
                 warnings.filterwarnings("ignore", message="grad and param do not obey")
-                member_loss.sum().backward()
+                (member_loss if all(w == 1.0 for w in weights) else member_loss * factors).sum().backward()
             self.optimizer.step(stacked.values, stacked.grads, lr)
             loss_sums.add_(member_loss.detach(), alpha=size)
         return (loss_sums / n_train).tolist()
@@ -245,7 +279,8 @@ def fit_group(
         lr = [epoch_lr(settings[m], epoch) for m in rows]
         for m in rows:  # continuation, as lpae.train.fit: each member's own schedule
             models[m].criterion.anneal(epoch_progress(settings[m], epoch))
-        train_losses = group.train_epoch(lr, [models[m].kl_weight(epoch) for m in rows])
+        weights = [energy_weight(models[m], settings[m], progress[m].history) for m in rows]
+        train_losses = group.train_epoch(lr, [models[m].kl_weight(epoch) for m in rows], weights)
         for m in rows:
             models[m].criterion.anneal(1.0)  # validation sees the target criterion
         records = group.validation_records()
