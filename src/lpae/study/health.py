@@ -13,15 +13,25 @@ by this version carry them in metrics.json; for older runs they are computed fro
 Own-metric check (REFERENCES.md, "Non-convex losses need continuation"): a model trained under a
 criterion with an own metric (lpae.criteria.own_metric_spec: the plain loss itself, or a
 likelihood's NLL at the ML scale, learned shapes pinned) should be the best or tied on that
-metric, on the test split, among the runs trained on the same data, model and protocol.
+metric, on its training rows, among the runs trained on the same data, model and protocol.
+
+Why the training rows and not the test split: the check asks whether the optimiser minimised
+what it was given, and that is measured on what it was given. On held-out rows a criterion can
+lose on its own energy for a reason that is the loss's own property, its statistical efficiency:
+under Student-t noise with df = 2 (quick preset) an L2 model's test MSE was 13.9% above Huber's,
+because the mean of heavy-tailed noise is a poor estimate of the signal (Huber 1964), and on
+Gaussian noise a well-trained lp:0.5 model lost 1.5% on test L0.5 to L2 while tying it on the
+training rows. Those are findings of the study (the leaderboards rank test metrics), not
+optimisation failures.
 
 - Comparisons: finished runs (no non-finite outputs) grouped by their run key without the
   criterion and the seed (data, model settings, training settings, protocol: contamination,
   one-class classes, preprocessing); within a comparison, the runs of one seed share their split
   and weights' seed, so they are compared paired by seed.
 - For criterion c at seed s, its own metric E_cs is own_metric_spec(c, the metrics of c's run at
-  seed s); every run of that seed is scored on it (lpae.criteria.own_metric) with its test
-  reconstructions in the preprocessed space of c's run (a run preprocessed otherwise, e.g. min-max
+  seed s); every run of that seed is scored on it (lpae.criteria.own_metric) with its
+  reconstructions of the training rows (contaminated as trained, under a contamination protocol)
+  in the preprocessed space of c's run (a run preprocessed otherwise, e.g. min-max
   for a unit-interval criterion, is mapped back to original units and into that space).
 - The margin of c against a rival c' at seed s: for a plain loss the relative difference
   (E_cs(c) - E_cs(c')) / E_cs(c'); for a likelihood the difference in nats per element (a margin
@@ -36,10 +46,11 @@ metric, on the test split, among the runs trained on the same data, model and pr
   loses to (the largest overall when it loses to none) and ``own_metric_margin`` that mean.
 
 Cost: each run's reconstructions are recomputed from its folder (lpae.runs.load_run; each data
-set loaded and split once) on at most OWN_METRIC_ELEMENTS = 500,000 test elements (a seeded
-subsample of test rows, the same for every run of a split); the values are cached in the store's
-``own_metric`` table with the weights file's modification time and size, so that a report
-recomputes only what is new or was written again. Timings: docs/study.md.
+set loaded and split once) on at most OWN_METRIC_ELEMENTS = 500,000 training elements (a seeded
+subsample of training rows, the same for every run of a split and protocol); the values are cached
+in the store's ``own_metric`` table with the weights file's modification time and size (and the
+rows they were computed on: STAMP_ROWS), so that a report recomputes only what is new or was
+written again. Timings: docs/study.md.
 """
 
 from __future__ import annotations
@@ -63,11 +74,12 @@ from lpae.criteria import describe, own_metric, own_metric_spec
 from lpae.data import Dataset, Preprocessor, load
 from lpae.metrics import history_health, reconstruct
 from lpae.metrics.latent import seeded_subset
-from lpae.runs import load_run, split_rows
+from lpae.runs import load_run, prepare_data
 from lpae.study.store import Row, Store
 
 OWN_METRIC_TOLERANCE = 0.02
 OWN_METRIC_ELEMENTS = 500_000
+STAMP_ROWS = "train"  # cached values computed on other rows (a store of 0.1 used the test split) are stale
 HISTORY_FLAGS = ("under_trained", "unstable")
 REASONS = {
     "own_metric_failure": "loses on its own metric",
@@ -127,39 +139,41 @@ def wanted_values(members: list[Member]) -> dict[tuple[str, str], str]:
 
 
 class RunResiduals:
-    """Each run's test residuals, recomputed from its folder; data sets and splits computed once.
+    """Each run's residuals on its training rows, recomputed from its folder; data sets and
+    training rows (contamination included) computed once per split and protocol.
 
-    At most OWN_METRIC_ELEMENTS residual elements per run: a seeded subsample of the test rows
-    (lpae.metrics.latent.seeded_subset), the same rows for every run of a split, so that the
-    comparison stays paired (MNIST's 10,000 test images x 784 pixels become 637 images).
+    At most OWN_METRIC_ELEMENTS residual elements per run: a seeded subsample of the training rows
+    (lpae.metrics.latent.seeded_subset), the same rows for every run of a split and protocol, so
+    that the comparison stays paired (MNIST's 49,000 training images x 784 pixels become 637).
     """
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self.datasets: dict[tuple[Any, ...], Dataset] = {}
-        self.test_rows: dict[tuple[Any, ...], np.ndarray] = {}
+        self.train_rows: dict[tuple[Any, ...], np.ndarray] = {}
 
-    def test_data(self, config: RunConfig) -> tuple[Dataset, np.ndarray]:
-        """The run's data set and the (subsampled) row indices of its test split."""
+    def train_data(self, config: RunConfig) -> np.ndarray:
+        """The run's (subsampled) training rows in original units, as it trained on them."""
         data = config.data
         key = (data.spec, data.nan, data.image_size)
         if key not in self.datasets:
             self.datasets[key] = load(data.spec, nan=data.nan, image_size=data.image_size)
         dataset = self.datasets[key]
-        split = (*key, data.split_seed, data.val_fraction, data.test_fraction)
-        if split not in self.test_rows:
-            # the test split does not depend on the one-class classes (lpae.runs.split_rows)
-            test = split_rows(dataset, data.split_seed, data.val_fraction, data.test_fraction, None).test
+        split = (*key, data.split_seed, data.val_fraction, data.test_fraction, data.normal_classes)
+        protocol = (*split, data.contaminate, data.contaminate_seed)
+        if protocol not in self.train_rows:
+            prepared = prepare_data(config, dataset)
+            x_train = dataset.x[prepared.train] if prepared.train_x is None else prepared.train_x
             n_elements = max(1, int(np.prod(dataset.shape)))
-            self.test_rows[split] = test[seeded_subset(len(test), max(1, OWN_METRIC_ELEMENTS // n_elements))]
-        return dataset, self.test_rows[split]
+            keep = seeded_subset(len(x_train), max(1, OWN_METRIC_ELEMENTS // n_elements))
+            self.train_rows[protocol] = x_train[keep]
+        return self.train_rows[protocol]
 
     def residuals(self, run_dir: str, spaces: dict[str, dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """The run's test residuals (float64) in each preprocessing space (name -> Preprocessor JSON)."""
+        """The run's training residuals (float64) in each preprocessing space (name -> Preprocessor JSON)."""
         run = load_run(self.out / run_dir)
-        dataset, rows = self.test_data(run.config)
+        x_orig = self.train_data(run.config)
         preprocessor = Preprocessor.from_json(run.config.data.preprocess)
-        x_orig = dataset.x[rows]
         x = preprocessor.transform(x_orig)  # (n, *shape) in the run's own space
         x_hat = reconstruct(run, torch.from_numpy(x))
         found = {}
@@ -186,7 +200,7 @@ def weights_stamp(out: Path, row: Row) -> str:
         found = (out / row.run_dir / "model.safetensors").stat()
     except OSError:
         return ""
-    return f"{found.st_mtime_ns}:{found.st_size}"
+    return f"{STAMP_ROWS}:{found.st_mtime_ns}:{found.st_size}"
 
 
 def compute_values(

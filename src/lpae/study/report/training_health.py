@@ -110,9 +110,10 @@ def health_section(study: StudyData) -> Section:
         para(
             "Before any winner is named: was every criterion optimised well enough for the comparison "
             "to measure the loss, not the optimiser? Own metric: a model trained under a criterion "
-            "should be best or tied, on the test split, on that criterion's own energy (the loss "
-            "itself, or a likelihood's NLL at each model's maximum-likelihood scale, learned shapes "
-            "pinned) among the criteria trained on the same data, model and seeds; it loses when it is "
+            "should be best or tied, on its training rows (what the optimiser was given), on that "
+            "criterion's own energy (the loss itself, or a likelihood's NLL at each model's "
+            "maximum-likelihood scale, learned shapes pinned) among the criteria trained on the same "
+            "data, model and seeds; it loses when it is "
             f"worse by more than {100 * OWN_METRIC_TOLERANCE:g}% of the energy (or "
             f"{OWN_METRIC_TOLERANCE:g} nats per element) on average and, with two seeds or more, on "
             "every seed or with a paired 95% interval over seeds that excludes 0: an optimisation "
