@@ -20,6 +20,7 @@ from scipy import stats
 from lpae.study import Store, parse_grid, run_study
 from lpae.study.health import update_health
 from lpae.study.report import SECTIONS, build_report, write_report
+from lpae.study.report.answer import answer_section
 from lpae.study.report.data import load_study
 from lpae.study.report.page import render_markdown
 from lpae.study.report.stats import leaderboard, paired_difference, summarize
@@ -236,7 +237,10 @@ def test_health_comes_first_and_the_verdict_marks_what_rests_on_flagged_runs(tmp
     study = load_study(out)  # the two sections alone: the whole report is built in tests/test_health.py
     markdown = render_markdown("flagged", [], [health_section(study), verdict_section(study)])
     assert markdown.index("## Training health") < markdown.index("## Verdict")
-    assert SECTIONS[0] is health_section  # before any winner is named
+    # Before any winner is named: the answer opens with the health counts, then the section itself.
+    assert SECTIONS[:2] == (answer_section, health_section)
+    answer = render_markdown("flagged", [], [answer_section(study)])
+    assert "Training health first: 9 of " in answer.split("###")[0]
     health = markdown.split("## Training health")[1].split("\n## ")[0]
     assert f"| {HEAVY} | ae mlp 16-4 | all classes, clean | lp:p=1 |  | 3 of 3 |  |" in health
     assert f"| {HEAVY} | ae mlp 16-4 | contaminated 0.05 | lp:p=1 |  | 3 of 3 |  |" in health

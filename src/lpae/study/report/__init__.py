@@ -16,6 +16,7 @@ import pandas as pd
 
 from lpae.atomic import write_text
 from lpae.study.health import update_health
+from lpae.study.report.answer import answer_section
 from lpae.study.report.contrast import contrast_section
 from lpae.study.report.curves import convergence_section, robustness_section
 from lpae.study.report.data import StudyData, load_study
@@ -28,7 +29,8 @@ from lpae.study.report.training_health import health_section
 from lpae.study.report.verdict import verdict_section
 
 SECTIONS: tuple[Callable[[StudyData], Section], ...] = (
-    health_section,  # before any winner is named
+    answer_section,  # the answer first, each claim marked where it rests on flagged runs
+    health_section,
     verdict_section,
     leaderboards_section,
     cross_metric_section,
