@@ -3,7 +3,8 @@
 ``run_study(grid, out)`` is what `lpae study` does:
 
 1. open (or create) ``out/study.sqlite`` and insert every planned run as pending;
-   a folder holding a different grid is refused unless ``resume=True`` (then the runs are added);
+   a folder holding a different grid is refused unless ``resume=True`` (then the runs are added),
+   and so is one holding runs of a data file whose content has changed since (lpae.study.files);
 2. skip finished rows (done, diverged, failed unless ``retry_failed``); every other row, whether
    pending or left "running" by a killed study, is trained again from scratch into its run folder
    (``train_run(..., overwrite=True)``), which is deterministic per seed on CPU, so a resumed study
@@ -28,6 +29,7 @@ from lpae import __version__
 from lpae.atomic import staging_dir
 from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
+from lpae.study.files import check_unchanged
 from lpae.study.grid import Grid, parse_grid
 from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
@@ -50,10 +52,10 @@ class StudyResult:
 def stored_grid(out: Path | str) -> Grid:
     """The grid a study folder was run with (for `lpae study --resume --out DIR`)."""
     with Store(out, create=False) as store:
-        text, origin = store.meta("grid"), store.meta("origin")
+        text, origin, base = store.meta("grid"), store.meta("origin"), store.meta("base")
     if text is None:
         raise ValueError(f"{out}: the study store holds no grid to resume")
-    return parse_grid(text, origin or "stored grid")
+    return parse_grid(text, origin or "stored grid", base)
 
 
 def run_study(
@@ -76,9 +78,16 @@ def run_study(
         raise ValueError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out), Store(out) as store:
+        check_unchanged((row.key for row in store.rows()), grid.files, out)
         check_same_grid(store, grid, out, resume)
         store.set_meta(
-            {"grid": grid.text, "origin": grid.origin, "name": grid.name, "lpae_version": __version__}
+            {
+                "grid": grid.text,
+                "origin": grid.origin,
+                "base": grid.base,
+                "name": grid.name,
+                "lpae_version": __version__,
+            }
         )
         store.plan((r.run_id, r.key, r.position, r.dir_path) for r in grid.runs)
         remove_stale_staging(out / RUNS_FOLDER)

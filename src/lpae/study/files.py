@@ -1,0 +1,75 @@
+"""User files in study grids: resolved paths, content fingerprints, and the changed-file check.
+
+A grid's data entry may be any spec that ``lpae train --data`` takes, a file path with its
+options included (``tables/t.csv:label=species``). In a grid:
+
+- a relative path is resolved against the grid file's folder (the current folder for presets
+  and grids given as text), and the run records the resolved absolute path with its options in
+  sorted order (``/home/me/tables/t.csv:label=species``), so the same file is the same run
+  wherever the study is started from;
+- each run's identity in the store (its key, lpae.study.grid.run_key) includes the file's
+  fingerprint (lpae.data.fingerprint, ``sha256:...`` of its bytes), so results of an edited file
+  are never the results of the old one;
+- :func:`check_unchanged` refuses to continue a study whose store holds runs of a file whose
+  content has changed since, naming the file and what to do (restore the file, or choose
+  another ``--out``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from lpae.data.files import file_options
+from lpae.data.fingerprint import fingerprint
+
+FINGERPRINT_KEY = "data_fingerprint"  # the run key's entry holding the file's fingerprint
+
+
+def resolve_file_spec(text: str, base: Path) -> str:
+    """The canonical spec of a file spec: absolute path (against ``base``), options sorted.
+
+    Raises ValueError when an option is unknown or the path does not exist."""
+    path, found = file_options(text)
+    path = path.expanduser()
+    path = (path if path.is_absolute() else base / path).resolve()
+    if not path.exists():
+        raise ValueError(f"data {text!r}: {path}: no such file or folder")
+    options = ",".join(f"{key}={value}" for key, value in sorted(found.items()))
+    return f"{path}:{options}" if options else str(path)
+
+
+def file_fingerprint(spec: str) -> str:
+    """The fingerprint of the file a canonical file spec names."""
+    return fingerprint(Path(spec.partition(":")[0]))
+
+
+def spec_path(spec: str) -> str:
+    """The path part of a canonical file spec."""
+    return spec.partition(":")[0]
+
+
+def check_unchanged(stored_keys: Iterable[str], planned: Mapping[str, str], out: Path) -> None:
+    """Raise ValueError when a stored run was trained on a file now holding other content.
+
+    ``stored_keys``: the run keys in the store; ``planned``: file path -> its fingerprint now.
+    """
+    for key in stored_keys:
+        spec = json.loads(key)
+        old = spec.get(FINGERPRINT_KEY)
+        if old is None:
+            continue
+        path = spec_path(str(spec.get("data", "")))
+        new = planned.get(path)
+        if new is not None and new != old:
+            raise ValueError(
+                f"{path}: the file changed since the study in {out} trained on it "
+                f"(fingerprint {short(old)} then, {short(new)} now); restore the file to resume "
+                "that study, or run the grid with another --out"
+            )
+
+
+def short(fingerprint_text: str) -> str:
+    """'sha256:0123456789ab' (the first 12 hex digits) for messages."""
+    return fingerprint_text[: len("sha256:") + 12]
