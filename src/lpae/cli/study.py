@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from lpae.cli.app import app
+from lpae.cli.app import app, flag, stop_interrupted
 from lpae.cli.show import console
+from lpae.interrupt import Interrupted, interruptible
 
 
 class DefaultToRun(TyperGroup):
@@ -70,19 +72,25 @@ def study_run(
     for note in plan.notes:
         console.print(f"[yellow]note[/yellow]: {note}")
     progress: StudyProgress = StudyProgress() if quiet else RichProgress()
-    result = run_study(
-        plan,
-        out,
-        workers,
-        executor,
-        ray_address,
-        resume=resume,
-        retry_failed=retry_failed,
-        progress=progress,
-        report=report,
-        threads=threads,
-        fuse=fuse,
-    )
+    try:
+        with interruptible():
+            result = run_study(
+                plan,
+                out,
+                workers,
+                executor,
+                ray_address,
+                resume=resume,
+                retry_failed=retry_failed,
+                progress=progress,
+                report=report,
+                threads=threads,
+                fuse=fuse,
+            )
+    except Interrupted as error:
+        again = {"workers": workers, "executor": executor, "ray_address": ray_address, "threads": threads}
+        switches = {"fuse": fuse, "retry_failed": retry_failed, "report": report, "quiet": quiet}
+        stop_interrupted(error, finished_runs(out), resume_command(out, again, switches))
     counts = result.counts
     console.print(
         f"study {plan.name}: {result.trained} runs trained, {result.skipped} already finished; "
@@ -91,6 +99,46 @@ def study_run(
     if result.report is not None:
         console.print(f"report: {result.report}")
         console.print(f"summary: {result.report.with_suffix('.md')}")
+
+
+STUDY_DEFAULTS: dict[str, Any] = {
+    "workers": 1,
+    "executor": "local",
+    "ray_address": None,
+    "threads": None,
+    "fuse": True,
+    "retry_failed": False,
+    "report": True,
+    "quiet": False,
+}
+
+
+def resume_command(out: Path, values: dict[str, Any], switches: dict[str, bool]) -> str:
+    """The `lpae study --resume --out OUT ...` command that continues a study with the same
+    execution options (the stored grid: no grid argument needed)."""
+    parts = ["lpae", "study", "--resume", "--out", str(out)]
+    for name, value in values.items():
+        if value != STUDY_DEFAULTS[name]:
+            parts += [flag(name), str(value)]
+    for name, on in switches.items():
+        if on != STUDY_DEFAULTS[name]:
+            parts.append(flag(name) if on else flag(f"no_{name}"))
+    return shlex.join(parts)
+
+
+def finished_runs(out: Path) -> str:
+    """'3 of 8 runs finished (3 done, 0 diverged, 0 failed)', read from the study's store."""
+    from lpae.study.store import STORE_NAME, Store
+
+    if not (out / STORE_NAME).is_file():
+        return "no run finished"
+    with Store(out, create=False) as store:
+        counts = store.counts()
+    finished = counts["done"] + counts["diverged"] + counts["failed"]
+    return (
+        f"{finished} of {sum(counts.values())} runs finished ({counts['done']} done, "
+        f"{counts['diverged']} diverged, {counts['failed']} failed)"
+    )
 
 
 @study_app.command("export")

@@ -11,7 +11,9 @@
    ends with the same rows and metrics as an uninterrupted one;
 3. units (single runs, or fused groups when lpae.fused is there and ``fuse`` is on) go to the
    executor, which sends results back; this process alone writes the store, one transaction per
-   unit;
+   unit; when the study is interrupted (SIGINT, SIGTERM: lpae.interrupt) the units in flight are
+   abandoned (workers killed) and their rows set back to pending, so the store holds finished
+   runs and pending ones only;
 4. judge the runs' training health (lpae.study.health, into the store) and write the report
    (report.html and report.md).
 """
@@ -21,12 +23,13 @@ from __future__ import annotations
 import fcntl
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lpae import __version__
 from lpae.atomic import staging_dir
+from lpae.interrupt import deferred
 from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
 from lpae.study.files import check_unchanged
@@ -100,18 +103,28 @@ def run_study(
         if workers > 1 or executor == "ray":
             units = largest_first(units)  # so that the longest unit overlaps with the others
 
+        in_flight: set[str] = set()
+
         def on_submit(unit: Unit) -> None:
-            store.mark_running(job.run_id for job in unit.jobs)
+            with deferred():
+                store.mark_running(job.run_id for job in unit.jobs)
+                in_flight.update(job.run_id for job in unit.jobs)
             progress.submitted(len(unit.jobs))
 
         progress.start(len(rows), len(rows) - len(todo))
         try:
-            for outcomes in run_units(units, executor, workers, ray_address, on_submit, threads):
-                for outcome in outcomes:
-                    if outcome.files is not None:
-                        write_run_files(out / todo[outcome.run_id].run_dir, outcome)
-                store.record(outcomes)
-                progress.finished(outcomes)
+            with closing(run_units(units, executor, workers, ray_address, on_submit, threads)) as results:
+                for outcomes in results:
+                    with deferred():  # a finished unit is recorded whole, even when a signal comes
+                        for outcome in outcomes:
+                            if outcome.files is not None:
+                                write_run_files(out / todo[outcome.run_id].run_dir, outcome)
+                        store.record(outcomes)
+                        in_flight.difference_update(outcome.run_id for outcome in outcomes)
+                    progress.finished(outcomes)
+        except BaseException:
+            store.release(in_flight)  # abandoned units: pending again, trained on resume
+            raise
         finally:
             progress.stop()
         result = StudyResult(out, store.counts(), len(todo), len(rows) - len(todo), notes=list(grid.notes))

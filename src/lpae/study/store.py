@@ -170,6 +170,14 @@ class Store:
                 [(now, run_id) for run_id in run_ids],
             )
 
+    def release(self, run_ids: Iterable[str]) -> None:
+        """Set rows left running by an interrupted study back to pending (finished rows stay)."""
+        with self.transaction() as cursor:
+            cursor.executemany(
+                "UPDATE runs SET status = 'pending' WHERE run_id = ? AND status = 'running'",
+                [(run_id,) for run_id in run_ids],
+            )
+
     def record(self, outcomes: Iterable[Outcome]) -> None:
         """Write finished runs (a fused group's members together, in one transaction)."""
         rows = []
