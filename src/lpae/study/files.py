@@ -10,6 +10,8 @@ options included (``tables/t.csv:label=species``). In a grid:
 - each run's identity in the store (its key, lpae.study.grid.run_key) includes the file's
   fingerprint (lpae.data.fingerprint, ``sha256:...`` of its bytes), so results of an edited file
   are never the results of the old one;
+- a clean reference (``clean=PATH``, lpae.data.clean) is resolved the same way, and its content
+  is part of the fingerprint (``sha256:<data>+sha256:<clean>``);
 - :func:`check_unchanged` refuses to continue a study whose store holds runs of a file whose
   content has changed since, naming the file and what to do (restore the file, or choose
   another ``--out``).
@@ -32,17 +34,28 @@ def resolve_file_spec(text: str, base: Path) -> str:
 
     Raises ValueError when an option is unknown or the path does not exist."""
     path, found = file_options(text)
-    path = path.expanduser()
-    path = (path if path.is_absolute() else base / path).resolve()
+    path = resolved(path, base)
     if not path.exists():
         raise ValueError(f"data {text!r}: {path}: no such file or folder")
+    if "clean" in found:
+        clean = resolved(Path(found["clean"]), base)
+        if not clean.is_file():
+            raise ValueError(f"data {text!r}: clean reference {clean}: no such file")
+        found["clean"] = str(clean)
     options = ",".join(f"{key}={value}" for key, value in sorted(found.items()))
     return f"{path}:{options}" if options else str(path)
 
 
+def resolved(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
 def file_fingerprint(spec: str) -> str:
-    """The fingerprint of the file a canonical file spec names."""
-    return fingerprint(Path(spec.partition(":")[0]))
+    """The fingerprint of the file a canonical file spec names (and of its clean reference)."""
+    path, found = file_options(spec)
+    data = fingerprint(path)
+    return data if "clean" not in found else f"{data}+{fingerprint(Path(found['clean']))}"
 
 
 def spec_path(spec: str) -> str:
@@ -63,10 +76,14 @@ def check_unchanged(stored_keys: Iterable[str], planned: Mapping[str, str], out:
         path = spec_path(str(spec.get("data", "")))
         new = planned.get(path)
         if new is not None and new != old:
+            olds, news = old.split("+"), new.split("+")
+            part = 0 if olds[0] != news[0] or len(olds) != len(news) else 1
+            if part:  # the data file is as it was: its clean reference changed
+                path = str(file_options(str(spec["data"]))[1].get("clean"))
             raise ValueError(
                 f"{path}: the file changed since the study in {out} trained on it "
-                f"(fingerprint {short(old)} then, {short(new)} now); restore the file to resume "
-                "that study, or run the grid with another --out"
+                f"(fingerprint {short(olds[part])} then, {short(news[part])} now); restore the file to "
+                "resume that study, or run the grid with another --out"
             )
 
 
