@@ -24,7 +24,7 @@ GRID = """
 name = "files"
 seeds = [0]
 criteria = ["l1", "l2"]
-data = ["tables/noisy.csv:label=kind", "tables/plain.parquet", "iris"]
+data = ["tables/noisy.csv:label=kind", "tables/plain.parquet", "tables/bare.csv", "iris"]
 [[models]]
 hidden = [8]
 latent = 2
@@ -41,6 +41,7 @@ def write_tables(folder: Path, seed: int = 0) -> None:
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     frame.assign(kind=np.where(x[:, 0] > 0, "up", "down")).to_csv(folder / "tables/noisy.csv", index=False)
     frame.to_parquet(folder / "tables/plain.parquet")
+    frame.to_csv(folder / "tables/bare.csv", index=False, header=False)
 
 
 @pytest.fixture
@@ -62,6 +63,7 @@ def test_relative_paths_resolve_against_the_grid_folder_and_keys_carry_fingerpri
     assert set(by_data) == {
         f"{csv}:label=kind",
         str((grid_file.parent / "tables/plain.parquet").resolve()),
+        str((grid_file.parent / "tables/bare.csv").resolve()),
         "iris",
     }
     assert by_data[f"{csv}:label=kind"].fingerprint == fingerprint(csv)
@@ -78,12 +80,13 @@ def test_study_on_files_runs_exports_paths_and_fingerprints_and_refuses_a_change
 ) -> None:
     out = tmp_path / "study"
     result = run_study(load_grid(grid_file), out, threads=1, report=False)
-    assert result.counts["done"] == 6, result.counts
+    assert result.counts["done"] == 8, result.counts
     table = pd.read_csv(Path(runner.invoke(app, ["study", "export", str(out)]).output.split()[-1]))
     csv = (grid_file.parent / "tables/noisy.csv").resolve()
     on_csv = table[table["data"] == f"{csv}:label=kind"]
     assert len(on_csv) == 2 and set(on_csv["data_fingerprint"]) == {fingerprint(csv)}
     assert table[table["data"] == "iris"]["data_fingerprint"].isna().all()
+    assert table["data_fingerprint"].notna().sum() == 6 and set(table["status"]) == {"done"}
 
     original = csv.read_bytes()
     write_tables(grid_file.parent, seed=1)  # the same layout, other values
@@ -103,7 +106,7 @@ def test_study_on_files_runs_exports_paths_and_fingerprints_and_refuses_a_change
     os.utime(csv)
     write_tables(grid_file.parent, seed=0)  # the parquet file back as it was, too
     resumed = run_study(stored_grid(out), out, resume=True, threads=1, report=False)
-    assert (resumed.trained, resumed.skipped) == (0, 6)
+    assert (resumed.trained, resumed.skipped) == (0, 8)
 
 
 def test_bad_file_entries_name_the_file(grid_file: Path) -> None:
@@ -159,3 +162,19 @@ def test_advise_grid_runs_as_a_study(tmp_path: Path) -> None:
         counts = store.counts()
     n_runs = len(load_grid(tmp_path / "grids/g.toml").runs)
     assert n_runs >= 6 and counts["done"] == n_runs, counts
+
+
+def test_a_file_changed_while_the_study_runs_fails_its_runs_instead_of_training_them(
+    grid_file: Path, tmp_path: Path
+) -> None:
+    from lpae.study.execute import Job, Unit, train_unit
+
+    planned = next(r for r in load_grid(grid_file).runs if r.fingerprint is not None)
+    job = Job(planned.run_id, planned.spec, str(tmp_path / "run"), planned.fingerprint)
+    write_tables(grid_file.parent, seed=2)  # edited after planning
+    (outcome,) = train_unit(Unit((job,)))
+    assert outcome.status == "failed"
+    assert outcome.error.startswith(
+        f"ValueError: {planned.spec.data.partition(':')[0]} changed while the study"
+    )
+    assert not (tmp_path / "run").exists()

@@ -98,7 +98,7 @@ def run_study(
         wanted = {r.run_id for r in grid.runs}
         rows = store.rows(wanted)
         todo = {row.run_id: row for row in rows if row.status not in finished}
-        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve())) for r in grid.runs]
+        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve()), r.fingerprint) for r in grid.runs]
         units = make_units(jobs, set(todo), fuse)
         if workers > 1 or executor == "ray":
             units = largest_first(units)  # so that the longest unit overlaps with the others
