@@ -225,3 +225,41 @@ def test_ctrl_c_to_lpae_train_then_the_printed_command_finishes_the_run(tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr
     assert (tmp_path / "run" / "metrics.json").is_file() and not (tmp_path / "run.partial").exists()
+
+
+def test_signals_become_one_interrupted_and_store_writes_defer_them() -> None:
+    from lpae.interrupt import Interrupted, deferred, interruptible
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as caught, interruptible():
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run: the signal is held, not raised
+            finished_inside = True
+        raise AssertionError("the held signal was not raised when the block ended")  # pragma: no cover
+    assert finished_inside and caught.value.signum == signal.SIGTERM and caught.value.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+    with pytest.raises(Interrupted) as caught, interruptible():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    assert caught.value.exit_code == 130 and caught.value.name == "SIGINT"
+
+
+def test_the_resume_command_before_and_after_the_store_exists(tmp_path: Path) -> None:
+    from lpae.cli.study import resume_command
+
+    switches = {"fuse": False, "retry_failed": False, "report": True, "quiet": True}
+    values = {"workers": 2, "executor": "local", "ray_address": None, "threads": None}
+    out = tmp_path / "my study"
+    assert resume_command(None, values, switches, ("g.toml", False)) == (
+        "lpae study g.toml --workers 2 --no-fuse --quiet"
+    )
+    assert resume_command(out, values, switches, ("g.toml", False)) == (
+        f"lpae study g.toml --out '{out}' --workers 2 --no-fuse --quiet"
+    )
+    out.mkdir()
+    with Store(out):
+        pass
+    assert resume_command(out, values, switches, ("g.toml", False)) == (
+        f"lpae study --resume --out '{out}' --workers 2 --no-fuse --quiet"
+    )

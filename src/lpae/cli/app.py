@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -29,7 +29,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     sys.exit(code)
 
 
-def stop_interrupted(error: Interrupted, done: str, resume: str) -> None:
+def stop_interrupted(error: Interrupted, done: str, resume: str) -> NoReturn:
     """Print the one line of an interrupted command (what is done, the command that resumes) and
     exit with 128 + the signal number."""
     typer.echo(f"lpae: interrupted by {error.name}: {done}; resume with: {resume}", err=True)

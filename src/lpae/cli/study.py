@@ -64,16 +64,18 @@ def study_run(
     from lpae.study.progress import RichProgress, StudyProgress
     from lpae.study.store import STORE_NAME
 
-    if grid is None and resume and out is not None and (out / STORE_NAME).is_file():
-        plan = stored_grid(out)
-    else:
-        plan = load_grid(grid or "quick")
-    out = out if out is not None else Path("studies") / plan.name
-    for note in plan.notes:
-        console.print(f"[yellow]note[/yellow]: {note}")
-    progress: StudyProgress = StudyProgress() if quiet else RichProgress()
+    again = {"workers": workers, "executor": executor, "ray_address": ray_address, "threads": threads}
+    switches = {"fuse": fuse, "retry_failed": retry_failed, "report": report, "quiet": quiet}
     try:
-        with interruptible():
+        with interruptible():  # reading a grid fingerprints its files: that may take a while too
+            if grid is None and resume and out is not None and (out / STORE_NAME).is_file():
+                plan = stored_grid(out)
+            else:
+                plan = load_grid(grid or "quick")
+            out = out if out is not None else Path("studies") / plan.name
+            for note in plan.notes:
+                console.print(f"[yellow]note[/yellow]: {note}")
+            progress: StudyProgress = StudyProgress() if quiet else RichProgress()
             result = run_study(
                 plan,
                 out,
@@ -88,9 +90,8 @@ def study_run(
                 fuse=fuse,
             )
     except Interrupted as error:
-        again = {"workers": workers, "executor": executor, "ray_address": ray_address, "threads": threads}
-        switches = {"fuse": fuse, "retry_failed": retry_failed, "report": report, "quiet": quiet}
-        stop_interrupted(error, finished_runs(out), resume_command(out, again, switches))
+        command = resume_command(out, again, switches, (grid, resume))
+        stop_interrupted(error, finished_runs(out), command)
     counts = result.counts
     console.print(
         f"study {plan.name}: {result.trained} runs trained, {result.skipped} already finished; "
@@ -113,10 +114,20 @@ STUDY_DEFAULTS: dict[str, Any] = {
 }
 
 
-def resume_command(out: Path, values: dict[str, Any], switches: dict[str, bool]) -> str:
-    """The `lpae study --resume --out OUT ...` command that continues a study with the same
-    execution options (the stored grid: no grid argument needed)."""
-    parts = ["lpae", "study", "--resume", "--out", str(out)]
+def resume_command(
+    out: Path | None, values: dict[str, Any], switches: dict[str, bool], given: tuple[str | None, bool]
+) -> str:
+    """The command that continues an interrupted study with the same execution options:
+    `lpae study --resume --out OUT ...` once its store exists (the stored grid: no grid argument
+    needed), else the command as given (``given``: its grid argument and --resume)."""
+    from lpae.study.store import STORE_NAME
+
+    grid, resume = given
+    if out is not None and (out / STORE_NAME).is_file():
+        parts = ["lpae", "study", "--resume", "--out", str(out)]
+    else:
+        parts = ["lpae", "study", *([grid] if grid else []), *(["--out", str(out)] if out else [])]
+        parts += ["--resume"] if resume else []
     for name, value in values.items():
         if value != STUDY_DEFAULTS[name]:
             parts += [flag(name), str(value)]
@@ -126,11 +137,11 @@ def resume_command(out: Path, values: dict[str, Any], switches: dict[str, bool])
     return shlex.join(parts)
 
 
-def finished_runs(out: Path) -> str:
+def finished_runs(out: Path | None) -> str:
     """'3 of 8 runs finished (3 done, 0 diverged, 0 failed)', read from the study's store."""
     from lpae.study.store import STORE_NAME, Store
 
-    if not (out / STORE_NAME).is_file():
+    if out is None or not (out / STORE_NAME).is_file():
         return "no run finished"
     with Store(out, create=False) as store:
         counts = store.counts()
