@@ -178,3 +178,52 @@ def test_a_file_changed_while_the_study_runs_fails_its_runs_instead_of_training_
         f"ValueError: {planned.spec.data.partition(':')[0]} changed while the study"
     )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_file_study_killed_then_resumed_from_another_folder_equals_an_uninterrupted_one(
+    grid_file: Path, tmp_path: Path
+) -> None:
+    """SIGKILL after the first finished run; `lpae study --resume --out` from another folder
+    rebuilds the stored grid with its paths resolved against the grid's own folder."""
+    import signal
+    import sqlite3
+    import time
+
+    reference = tmp_path / "reference"
+    run_study(load_grid(grid_file), reference, threads=1, report=False, fuse=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = tmp_path / "killed"
+    flags = ["--threads", "1", "--no-fuse", "--quiet", "--no-report"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lpae", "study", "grid.toml", "--out", str(out), *flags],
+        cwd=grid_file.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+    def done() -> int:
+        try:
+            with sqlite3.connect(f"file:{out / 'study.sqlite'}?mode=ro", uri=True, timeout=5) as db:
+                return int(db.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+    deadline = time.monotonic() + 240
+    while done() < 1:
+        assert process.poll() is None and time.monotonic() < deadline, "no run finished in time"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert done() < 8, "the study finished before it could be killed"
+    resumed = subprocess.run(
+        [sys.executable, "-m", "lpae", "study", "--resume", "--out", str(out), *flags],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    timing = ("train_seconds",)
+    with Store(reference, create=False) as expected, Store(out, create=False) as got:
+        assert {
+            r.key: (r.status, {k: v for k, v in r.metrics.items() if k not in timing}) for r in got.rows()
+        } == {
+            r.key: (r.status, {k: v for k, v in r.metrics.items() if k not in timing})
+            for r in expected.rows()
+        }
