@@ -129,6 +129,10 @@ def test_bad_and_tampered_folders(x: np.ndarray, tmp_path: Path) -> None:
             "cannot read .*fit and save the estimator again",
         ),
         ({"params": {**config["params"], "colour": "red"}}, "cannot read"),
+        (
+            {"fitted": {**config["fitted"], "n_features_in_": 5}},
+            r"preprocessing of shape \(6,\) for 5 features",
+        ),
     ):
         (mixed / "estimator.json").write_text(json.dumps({**config, **change}))
         (mixed / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes())

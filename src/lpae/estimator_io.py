@@ -144,6 +144,8 @@ def load_estimator(cls: type[E], path: Path | str) -> E:
         criterion = criteria.build(str(fitted["criterion_"]), feature_shape=(n_features,))
         model: Autoencoder = build_model((n_features,), settings, criterion).double()
         preprocessor = Preprocessor.from_json(config["preprocessor"])
+        if preprocessor.shift.shape != (n_features,):
+            raise ValueError(f"preprocessing of shape {preprocessor.shift.shape} for {n_features} features")
     except (KeyError, TypeError, ValueError) as error:
         detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
         raise ValueError(
