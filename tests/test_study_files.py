@@ -100,6 +100,8 @@ def test_study_on_files_runs_exports_paths_and_fingerprints_and_refuses_a_change
         lines = failed.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"lpae: error: {csv}: the file changed"), lines
         assert "restore the file" in lines[0] and "--out" in lines[0]
+        assert "pass --discard-stale to delete its 2 run(s) on the old content" in lines[0]
+        assert "anew; 6 in all, on 3 changed files, or run" in lines[0]
     assert (out / "study.sqlite").read_bytes() == before  # nothing recorded
 
     csv.write_bytes(original)
@@ -107,6 +109,24 @@ def test_study_on_files_runs_exports_paths_and_fingerprints_and_refuses_a_change
     write_tables(grid_file.parent, seed=0)  # the parquet file back as it was, too
     resumed = run_study(stored_grid(out), out, resume=True, threads=1, report=False)
     assert (resumed.trained, resumed.skipped) == (0, 8)
+
+    # Changed on purpose: --discard-stale deletes the old runs (rows and folders), trains them anew.
+    with Store(out, create=False) as store:
+        old = {r.run_id: r.run_dir for r in store.rows() if "data_fingerprint" in r.key}
+        kept = {r.run_id: r.attempts for r in store.rows() if "data_fingerprint" not in r.key}
+    write_tables(grid_file.parent, seed=1)
+    done = runner.invoke(
+        app, ["study", str(grid_file), "--out", str(out), "--discard-stale", "--quiet", "--no-report"]
+    )
+    assert done.exit_code == 0, done.output
+    with Store(out, create=False) as store:
+        rows = store.rows()
+    assert len(rows) == 8 and {r.status for r in rows} == {"done"}
+    assert not set(old) & {r.run_id for r in rows}
+    assert all(not (out / run_dir).exists() for run_dir in old.values())
+    assert {r.run_id: r.attempts for r in rows if r.run_id in kept} == kept  # iris runs not redone
+    fresh = {r.key for r in rows if f'"data":"{csv}:label=kind"' in r.key}
+    assert len(fresh) == 2 and all(fingerprint(csv) in key for key in fresh)
 
 
 def test_bad_file_entries_name_the_file(grid_file: Path) -> None:

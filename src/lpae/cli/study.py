@@ -56,6 +56,9 @@ def study_run(
     ),
     resume: bool = typer.Option(False, help="continue the study in --out (and add this grid's runs to it)"),
     retry_failed: bool = typer.Option(False, help="train failed runs again"),
+    discard_stale: bool = typer.Option(
+        False, help="delete the runs of data files changed since they were trained, and train them anew"
+    ),
     report: bool = typer.Option(True, help="write report.html and report.md at the end"),
     quiet: bool = typer.Option(False, help="no live display"),
 ) -> None:
@@ -88,6 +91,7 @@ def study_run(
                 report=report,
                 threads=threads,
                 fuse=fuse,
+                discard_stale=discard_stale,
             )
     except Interrupted as error:
         command = resume_command(out, again, switches, (grid, resume))

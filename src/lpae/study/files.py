@@ -13,8 +13,8 @@ options included (``tables/t.csv:label=species``). In a grid:
 - a clean reference (``clean=PATH``, lpae.data.clean) is resolved the same way, and its content
   is part of the fingerprint (``sha256:<data>+sha256:<clean>``);
 - :func:`check_unchanged` refuses to continue a study whose store holds runs of a file whose
-  content has changed since, naming the file and what to do (restore the file, or choose
-  another ``--out``).
+  content has changed since, naming the file and what to do (restore the file, discard those
+  runs with ``--discard-stale``, or choose another ``--out``); :func:`stale_runs` finds them.
 """
 
 from __future__ import annotations
@@ -63,28 +63,41 @@ def spec_path(spec: str) -> str:
     return spec.partition(":")[0]
 
 
-def check_unchanged(stored_keys: Iterable[str], planned: Mapping[str, str], out: Path) -> None:
-    """Raise ValueError when a stored run was trained on a file now holding other content.
-
-    ``stored_keys``: the run keys in the store; ``planned``: file path -> its fingerprint now.
-    """
-    for key in stored_keys:
+def stale_runs(stored: Iterable[tuple[str, str]], planned: Mapping[str, str]) -> list[str]:
+    """The stored runs (``(run_id, key)`` pairs) keyed by a file that now holds other content
+    (``planned``: file path -> its fingerprint now)."""
+    stale = []
+    for run_id, key in stored:
         spec = json.loads(key)
-        old = spec.get(FINGERPRINT_KEY)
-        if old is None:
-            continue
-        path = spec_path(str(spec.get("data", "")))
-        new = planned.get(path)
-        if new is not None and new != old:
-            olds, news = old.split("+"), new.split("+")
-            part = 0 if olds[0] != news[0] or len(olds) != len(news) else 1
-            if part:  # the data file is as it was: its clean reference changed
-                path = str(file_options(str(spec["data"]))[1].get("clean"))
-            raise ValueError(
-                f"{path}: the file changed since the study in {out} trained on it "
-                f"(fingerprint {short(olds[part])} then, {short(news[part])} now); restore the file to "
-                "resume that study, or run the grid with another --out"
-            )
+        old, new = spec.get(FINGERPRINT_KEY), planned.get(spec_path(str(spec.get("data", ""))))
+        if old is not None and new is not None and new != old:
+            stale.append(run_id)
+    return stale
+
+
+def check_unchanged(stored: Iterable[tuple[str, str]], planned: Mapping[str, str], out: Path) -> None:
+    """Raise ValueError when a stored run was trained on a file now holding other content,
+    naming the file (or its clean reference) and what to do."""
+    stored = list(stored)
+    stale = set(stale_runs(stored, planned))
+    if not stale:
+        return
+    specs = [json.loads(key) for run_id, key in stored if run_id in stale]
+    spec = specs[0]
+    path = spec_path(str(spec["data"]))
+    n_here = sum(spec_path(str(s["data"])) == path for s in specs)
+    files = {spec_path(str(s["data"])) for s in specs}
+    elsewhere = f"; {len(stale)} in all, on {len(files)} changed files" if len(files) > 1 else ""
+    olds, news = str(spec[FINGERPRINT_KEY]).split("+"), planned[path].split("+")
+    part = 0 if olds[0] != news[0] or len(olds) != len(news) else 1
+    if part:  # the data file is as it was: its clean reference changed
+        path = str(file_options(str(spec["data"]))[1].get("clean"))
+    raise ValueError(
+        f"{path}: the file changed since the study in {out} trained on it "
+        f"(fingerprint {short(olds[part])} then, {short(news[part])} now); restore the file to "
+        f"resume that study, pass --discard-stale to delete its {n_here} run(s) on the old content "
+        f"and train them anew{elsewhere}, or run the grid with another --out"
+    )
 
 
 def short(fingerprint_text: str) -> str:

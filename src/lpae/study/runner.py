@@ -4,7 +4,8 @@
 
 1. open (or create) ``out/study.sqlite`` and insert every planned run as pending;
    a folder holding a different grid is refused unless ``resume=True`` (then the runs are added),
-   and so is one holding runs of a data file whose content has changed since (lpae.study.files);
+   and so is one holding runs of a data file whose content has changed since (lpae.study.files),
+   unless ``discard_stale=True`` (then those runs are deleted and trained anew);
 2. skip finished rows (done, diverged, failed unless ``retry_failed``); every other row, whether
    pending or left "running" by a killed study, is trained again from scratch into its run folder
    (``train_run(..., overwrite=True)``), which is deterministic per seed on CPU, so a resumed study
@@ -32,7 +33,7 @@ from lpae.atomic import staging_dir
 from lpae.interrupt import deferred
 from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
-from lpae.study.files import check_unchanged
+from lpae.study.files import check_unchanged, stale_runs
 from lpae.study.grid import Grid, parse_grid
 from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
@@ -73,7 +74,12 @@ def run_study(
     report: bool = True,
     threads: int | None = None,
     fuse: bool = True,
+    discard_stale: bool = False,
 ) -> StudyResult:
+    """Run (or continue) the study of ``grid`` in ``out`` (steps in the module docstring).
+
+    ``discard_stale`` deletes the stored runs of data files whose content changed since they
+    were trained (rows and run folders) and trains those runs anew, instead of refusing."""
     out = Path(out)
     check_execution(executor, workers, ray_address, threads)
     progress = progress or StudyProgress()
@@ -81,8 +87,12 @@ def run_study(
         raise ValueError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out), Store(out) as store:
-        check_unchanged((row.key for row in store.rows()), grid.files, out)
-        check_same_grid(store, grid, out, resume)
+        stored = [(row.run_id, row.key) for row in store.rows()]
+        if discard_stale:
+            discard_runs(store, out, stale_runs(stored, grid.files))
+        else:
+            check_unchanged(stored, grid.files, out)
+        check_same_grid(store, grid, out, resume or discard_stale)
         store.set_meta(
             {
                 "grid": grid.text,
@@ -162,6 +172,16 @@ def check_same_grid(store: Store, grid: Grid, out: Path, resume: bool) -> None:
             f"{out}: already holds a study of a different grid ({extra} of this grid's runs are not in it); "
             "choose another --out, or pass --resume to add these runs to it"
         )
+
+
+def discard_runs(store: Store, out: Path, run_ids: list[str]) -> None:
+    """Delete runs' folders (and checkpoints), then their rows; repeating it finishes the job."""
+    wanted = set(run_ids)
+    for row in store.rows(wanted):
+        run_dir = out / row.run_dir
+        for folder in (run_dir, run_dir.with_name(run_dir.name + ".partial")):
+            shutil.rmtree(folder, ignore_errors=True)
+    store.discard(wanted)
 
 
 def write_run_files(run_dir: Path, outcome: Outcome) -> None:

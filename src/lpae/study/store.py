@@ -170,6 +170,13 @@ class Store:
                 [(now, run_id) for run_id in run_ids],
             )
 
+    def discard(self, run_ids: Iterable[str]) -> None:
+        """Delete runs and everything derived from them (own-metric values, health flags)."""
+        rows = [(run_id,) for run_id in run_ids]
+        with self.transaction() as cursor:
+            for table in ("runs", "own_metric", "health"):
+                cursor.executemany(f"DELETE FROM {table} WHERE run_id = ?", rows)
+
     def release(self, run_ids: Iterable[str]) -> None:
         """Set rows left running by an interrupted study back to pending (finished rows stay)."""
         with self.transaction() as cursor:
