@@ -47,6 +47,7 @@ import json
 import math
 import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ from lpae import criteria
 from lpae.contrast.data import Features, analyse
 from lpae.contrast.distances import k_label
 from lpae.criteria import CalibratedNLL, calibrated_nll
-from lpae.data import Dataset, load, split_indices
+from lpae.data import Dataset, is_file_spec, load, split_indices
 from lpae.estimator import LpAutoencoder
 from lpae.metrics import residual_shape
 from lpae.spec import format_number
@@ -277,7 +278,12 @@ def contrast_reason(where: str, summary: dict[str, Any]) -> str:
 
 
 def study_grid(spec: str, criteria_specs: list[str], arch: dict[str, Any]) -> str:
-    """A TOML grid for ``lpae study`` that compares the candidates over 3 seeds."""
+    """A TOML grid for ``lpae study`` that compares the candidates over 3 seeds (a data file by
+    its absolute path, so the grid runs wherever it is written: grids resolve relative paths
+    against their own folder)."""
+    if is_file_spec(spec):
+        path, colon, rest = spec.partition(":")
+        spec = str(Path(path.strip()).expanduser().resolve()) + colon + rest
     listed = ", ".join(f'"{c}"' for c in criteria_specs)
     return (
         'name = "advise"\n'

@@ -17,6 +17,9 @@ training rows' scores, ``threshold_`` is their (1 - contamination) quantile, and
 1 where a training score exceeds it; ``predict`` applies the same threshold to new rows;
 ``predict_proba`` (PyOD's "linear" method) min-max scales scores by the training scores' range
 into [0, 1] and returns (P(inlier), P(outlier)) columns.
+
+``detector.save(path)`` and ``LpAnomalyDetector.load(path)`` keep a fitted detector, its
+threshold and training scores included (lpae.estimator_io; no pickle).
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class LpAnomalyDetector(LpAutoencoder):
     labels_ : ndarray of shape (n_samples,)
         1 for training rows scored above ``threshold_``, else 0.
     """
+
+    SAVED_VALUES = ("threshold_",)
+    SAVED_ARRAYS = ("decision_scores_", "labels_")
 
     def fit(self, X: Any, y: Any = None) -> LpAnomalyDetector:
         """Train on X (``y`` is ignored: unsupervised) and set the contamination threshold."""

@@ -36,6 +36,9 @@ VAE the decoder is evaluated at the posterior mean: the score is log p(x | z = m
 bound on the marginal log p(x). ``score`` is the mean of ``score_samples``, so GridSearchCV over
 ``loss`` compares every criterion by held-out log-likelihood in the units of X.
 
+A fitted estimator is kept with ``save(path)`` and ``LpAutoencoder.load(path)``: a folder of
+JSON and safetensors (lpae.estimator_io), never a pickle.
+
 Inference runs in float64 (a float64 copy of the trained weights), so outputs do not depend on
 the batch a sample comes in; outputs keep the input's floating dtype.
 """
@@ -44,7 +47,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -59,6 +63,7 @@ from lpae.config import RunSpec, options, with_options
 from lpae.criteria import calibrated_nll
 from lpae.criteria.likelihood import LocationScale
 from lpae.data import Preprocessor, default_method, fit_preprocessor
+from lpae.estimator_io import load_estimator, save_estimator
 from lpae.estimator_params import EstimatorParameter, schema_parameters, with_parameters
 from lpae.models import Autoencoder, build_model
 from lpae.spec import format_number
@@ -153,6 +158,10 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     log_jacobian_ : float
         sum_i log |dz_i / dx_i| of the preprocessing.
     """
+
+    # Fitted attributes that save() stores beyond the common ones (lpae.estimator_io).
+    SAVED_VALUES: tuple[str, ...] = ()
+    SAVED_ARRAYS: tuple[str, ...] = ()
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -295,6 +304,19 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def score(self, X: Any, y: Any = None) -> float:
         """Mean calibrated log-likelihood per sample, in nats (higher is better)."""
         return float(np.mean(self.score_samples(X), dtype=np.float64))
+
+    # --- keeping a fitted estimator --------------------------------------------------------------
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator to the folder ``path`` (estimator.json + model.safetensors,
+        no pickle; lpae.estimator_io), atomically; ``overwrite`` replaces an existing folder."""
+        return save_estimator(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """The fitted estimator saved in the folder ``path`` by :meth:`save`; its transform and
+        scores equal the original's. Raises ValueError for a folder that is not one."""
+        return load_estimator(cls, path)
 
     @property
     def _n_features_out(self) -> int:

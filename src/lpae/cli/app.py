@@ -2,7 +2,8 @@
 
 Bad input of any kind (a bad spec, a missing file, an invalid option value) ends with one line
 on stderr, ``lpae: error: ...``, and exit code 2, never a traceback. A diverged training run
-exits with code 3.
+exits with code 3. A command interrupted by SIGINT or SIGTERM (lpae.interrupt) prints one line,
+``lpae: interrupted by SIGINT: ...; resume with: COMMAND``, and exits with 130 or 143.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+
+from lpae.interrupt import Interrupted
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -24,6 +27,18 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     first_line = " ".join(str(message).split())
     typer.echo(f"lpae: error: {first_line}", err=True)
     sys.exit(code)
+
+
+def stop_interrupted(error: Interrupted, done: str, resume: str) -> NoReturn:
+    """Print the one line of an interrupted command (what is done, the command that resumes) and
+    exit with 128 + the signal number."""
+    typer.echo(f"lpae: interrupted by {error.name}: {done}; resume with: {resume}", err=True)
+    sys.exit(error.exit_code)
+
+
+def flag(name: str) -> str:
+    """'batch_size' -> '--batch-size'."""
+    return "--" + name.replace("_", "-")
 
 
 def format_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:

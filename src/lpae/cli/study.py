@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from lpae.cli.app import app
+from lpae.cli.app import app, flag, stop_interrupted
 from lpae.cli.show import console
+from lpae.interrupt import Interrupted, interruptible
 
 
 class DefaultToRun(TyperGroup):
@@ -54,6 +56,9 @@ def study_run(
     ),
     resume: bool = typer.Option(False, help="continue the study in --out (and add this grid's runs to it)"),
     retry_failed: bool = typer.Option(False, help="train failed runs again"),
+    discard_stale: bool = typer.Option(
+        False, help="delete the runs of data files changed since they were trained, and train them anew"
+    ),
     report: bool = typer.Option(True, help="write report.html and report.md at the end"),
     quiet: bool = typer.Option(False, help="no live display"),
 ) -> None:
@@ -62,27 +67,35 @@ def study_run(
     from lpae.study.progress import RichProgress, StudyProgress
     from lpae.study.store import STORE_NAME
 
-    if grid is None and resume and out is not None and (out / STORE_NAME).is_file():
-        plan = stored_grid(out)
-    else:
-        plan = load_grid(grid or "quick")
-    out = out if out is not None else Path("studies") / plan.name
-    for note in plan.notes:
-        console.print(f"[yellow]note[/yellow]: {note}")
-    progress: StudyProgress = StudyProgress() if quiet else RichProgress()
-    result = run_study(
-        plan,
-        out,
-        workers,
-        executor,
-        ray_address,
-        resume=resume,
-        retry_failed=retry_failed,
-        progress=progress,
-        report=report,
-        threads=threads,
-        fuse=fuse,
-    )
+    again = {"workers": workers, "executor": executor, "ray_address": ray_address, "threads": threads}
+    switches = {"fuse": fuse, "retry_failed": retry_failed, "report": report, "quiet": quiet}
+    try:
+        with interruptible():  # reading a grid fingerprints its files: that may take a while too
+            if grid is None and resume and out is not None and (out / STORE_NAME).is_file():
+                plan = stored_grid(out)
+            else:
+                plan = load_grid(grid or "quick")
+            out = out if out is not None else Path("studies") / plan.name
+            for note in plan.notes:
+                console.print(f"[yellow]note[/yellow]: {note}")
+            progress: StudyProgress = StudyProgress() if quiet else RichProgress()
+            result = run_study(
+                plan,
+                out,
+                workers,
+                executor,
+                ray_address,
+                resume=resume,
+                retry_failed=retry_failed,
+                progress=progress,
+                report=report,
+                threads=threads,
+                fuse=fuse,
+                discard_stale=discard_stale,
+            )
+    except Interrupted as error:
+        command = resume_command(out, again, switches, (grid, resume))
+        stop_interrupted(error, finished_runs(out), command)
     counts = result.counts
     console.print(
         f"study {plan.name}: {result.trained} runs trained, {result.skipped} already finished; "
@@ -91,6 +104,56 @@ def study_run(
     if result.report is not None:
         console.print(f"report: {result.report}")
         console.print(f"summary: {result.report.with_suffix('.md')}")
+
+
+STUDY_DEFAULTS: dict[str, Any] = {
+    "workers": 1,
+    "executor": "local",
+    "ray_address": None,
+    "threads": None,
+    "fuse": True,
+    "retry_failed": False,
+    "report": True,
+    "quiet": False,
+}
+
+
+def resume_command(
+    out: Path | None, values: dict[str, Any], switches: dict[str, bool], given: tuple[str | None, bool]
+) -> str:
+    """The command that continues an interrupted study with the same execution options:
+    `lpae study --resume --out OUT ...` once its store exists (the stored grid: no grid argument
+    needed), else the command as given (``given``: its grid argument and --resume)."""
+    from lpae.study.store import STORE_NAME
+
+    grid, resume = given
+    if out is not None and (out / STORE_NAME).is_file():
+        parts = ["lpae", "study", "--resume", "--out", str(out)]
+    else:
+        parts = ["lpae", "study", *([grid] if grid else []), *(["--out", str(out)] if out else [])]
+        parts += ["--resume"] if resume else []
+    for name, value in values.items():
+        if value != STUDY_DEFAULTS[name]:
+            parts += [flag(name), str(value)]
+    for name, on in switches.items():
+        if on != STUDY_DEFAULTS[name]:
+            parts.append(flag(name) if on else flag(f"no_{name}"))
+    return shlex.join(parts)
+
+
+def finished_runs(out: Path | None) -> str:
+    """'3 of 8 runs finished (3 done, 0 diverged, 0 failed)', read from the study's store."""
+    from lpae.study.store import STORE_NAME, Store
+
+    if out is None or not (out / STORE_NAME).is_file():
+        return "no run finished"
+    with Store(out, create=False) as store:
+        counts = store.counts()
+    finished = counts["done"] + counts["diverged"] + counts["failed"]
+    return (
+        f"{finished} of {sum(counts.values())} runs finished ({counts['done']} done, "
+        f"{counts['diverged']} diverged, {counts['failed']} failed)"
+    )
 
 
 @study_app.command("export")

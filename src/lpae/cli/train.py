@@ -8,6 +8,7 @@ user may choose on the command line, with its type, default and help text, plus 
 from __future__ import annotations
 
 import inspect
+import shlex
 import sys
 import types
 import typing
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from lpae.cli.app import EXIT_DIVERGED, app, fail
+from lpae.cli.app import EXIT_DIVERGED, app, fail, flag, stop_interrupted
 from lpae.cli.show import console, metrics_table
 from lpae.config import Option, RunSpec, options, with_options
+from lpae.interrupt import Interrupted, interruptible
 
 if TYPE_CHECKING:
     from lpae.train import EpochCallback
@@ -114,8 +116,11 @@ def train(**values: Any) -> None:
         RunSpec(), {name: comma_list(settings[name], value) for name, value in values.items()}
     )
     show = not quiet and sys.stdout.isatty()
-    with progress_bar(show, spec.train.epochs) as on_epoch:
-        metrics = train_run(spec, out, overwrite=overwrite, resume=resume, on_epoch=on_epoch)
+    try:
+        with interruptible(), progress_bar(show, spec.train.epochs) as on_epoch:
+            metrics = train_run(spec, out, overwrite=overwrite, resume=resume, on_epoch=on_epoch)
+    except Interrupted as error:
+        stop_interrupted(error, unfinished_run(out), resume_command(out, values, quiet, overwrite))
     if not quiet:
         console.print(metrics_table(metrics, f"{out} ({spec.loss} on {spec.data})"))
     if metrics["status"] == "diverged":
@@ -125,6 +130,29 @@ def train(**values: Any) -> None:
             "(try a smaller --lr, or --clip)",
             EXIT_DIVERGED,
         )
+
+
+def resume_command(out: Path, values: dict[str, Any], quiet: bool, overwrite: bool) -> str:
+    """The `lpae train ... --resume` command that continues an interrupted run: its options that
+    differ from their defaults, as given."""
+    parts = ["lpae", "train", "--out", str(out)]
+    for name, option in options("cli").items():
+        value = values.get(name)
+        default = cli_option(option).default.default
+        if value is not None and value != default:
+            parts += [flag(name), str(value)]
+    parts += ["--resume", *(["--quiet"] if quiet else []), *(["--overwrite"] if overwrite else [])]
+    return shlex.join(parts)
+
+
+def unfinished_run(out: Path) -> str:
+    """What an interrupted `lpae train` leaves: its checkpoint, if it wrote one."""
+    from lpae.experiment import CHECKPOINT_FILE
+    from lpae.runs import partial_dir
+
+    checkpoint = partial_dir(out) / CHECKPOINT_FILE
+    where = f"its checkpoint is in {checkpoint.parent}" if checkpoint.is_file() else "no checkpoint yet"
+    return f"0 of 1 runs done ({out} not written; {where})"
 
 
 # The options are the run settings of lpae.config's CLI face, then this command's own.

@@ -43,6 +43,8 @@ def load(spec: str, nan: str = "error", image_size: int | None = None) -> Datase
                 f"--image-size applies to image data; {spec!r} is {dataset.kind} with shape {dataset.shape}"
             )
         dataset.x = images.resize_images(dataset.x, image_size)
+        if dataset.clean is not None:  # a clean reference (lpae.data.clean) follows the images
+            dataset.clean = images.resize_images(dataset.clean, image_size)
         dataset.info["image_size"] = image_size
     return dataset
 

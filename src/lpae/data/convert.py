@@ -180,6 +180,7 @@ def matrix_dataset(
     check_rows(len(x), source)
     bad = ~np.isfinite(x)  # (N, D)
     n_dropped = 0
+    kept_rows = np.arange(len(x))  # the file's rows that remain (lpae.data.clean aligns with them)
     if bad.any():
         per_column = bad.sum(axis=0)
         where = np.flatnonzero(per_column)
@@ -192,6 +193,7 @@ def matrix_dataset(
             )
         keep = ~bad.any(axis=1)
         n_dropped = int((~keep).sum())
+        kept_rows = np.flatnonzero(keep)
         x, y = x[keep], (None if y is None else y[keep])
         if len(x) < MIN_ROWS:
             raise ValueError(
@@ -219,6 +221,7 @@ def matrix_dataset(
         "columns": names,
         "dropped_constant": dropped,
         "dropped_rows": n_dropped,
+        "kept_rows": kept_rows,
     }
     return Dataset(source_name(source), x, y, kind="tabular", info=info)
 
@@ -229,6 +232,7 @@ def image_dataset(images: np.ndarray, y: np.ndarray | None, source: str, nan: st
     check_rows(len(images), source)
     bad = ~np.isfinite(images).reshape(len(images), -1).all(axis=1)  # (N,) samples with a bad pixel
     n_bad = int(bad.sum())
+    kept_rows = np.flatnonzero(~bad)
     if n_bad:
         n_values = int((~np.isfinite(images)).sum())
         if nan == "error":
@@ -242,7 +246,11 @@ def image_dataset(images: np.ndarray, y: np.ndarray | None, source: str, nan: st
             f"{source}: dropped {n_bad} image(s) with NaN or infinite pixels", DataWarning, stacklevel=2
         )
     return Dataset(
-        source_name(source), images, y, kind="image", info={"source": source, "dropped_rows": n_bad}
+        source_name(source),
+        images,
+        y,
+        kind="image",
+        info={"source": source, "dropped_rows": n_bad, "kept_rows": kept_rows},
     )
 
 

@@ -5,7 +5,8 @@ known extension, or names a file or folder on disk that is not a registered data
 registered name wins: write ``./digits`` for a folder called digits). A path that contains ':'
 is not supported, since ':' starts the options.
 
-Options: ``label=COLUMN`` (csv, tsv, parquet) or ``label=ARRAY`` (npz); ``key=ARRAY`` (npz).
+Options: ``label=COLUMN`` (csv, tsv, parquet) or ``label=ARRAY`` (npz); ``key=ARRAY`` (npz);
+``clean=PATH`` and ``noise=FAMILY`` (any format: a clean reference, lpae.data.clean).
 
 | path | reader | reads |
 |---|---|---|
@@ -39,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lpae.data.arrays import read_npy, read_npz
+from lpae.data.clean import CLEAN_OPTIONS, attach_clean, take_reference
 from lpae.data.convert import FileOptions, Raw, to_dataset
 from lpae.data.dataset import Dataset
 from lpae.data.delimited import read_csv, read_tsv
@@ -46,7 +48,7 @@ from lpae.data.folder import read_image_folder
 from lpae.data.idx import is_idx_name, read_idx
 from lpae.spec import parse
 
-OPTIONS = {"label": "label column or array", "key": "array in an .npz file"}  # the fields of FileOptions
+OPTIONS = {"label": "label column or array", "key": "array in an .npz file", **CLEAN_OPTIONS}
 FOLDER = "folder"  # FORMATS key of a folder; every other key but IDX is a suffix, with its dot
 IDX = "idx"  # FORMATS key of IDX files, found by name (train-images-idx3-ubyte.gz has no one suffix)
 
@@ -82,6 +84,17 @@ FORMATS: dict[str, Format] = {
 def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> Dataset:
     """Load the file or folder a data spec names (the steps in the module docstring)."""
     path, options = file_options(spec)
+    reference = take_reference(options, spec)
+    raw = read_raw(path, options, image_size)
+    dataset = to_dataset(raw, str(path), nan)
+    if reference is not None:
+        array_key = {"key": options["key"]} if "key" in options else {}
+        attach_clean(dataset, raw, reference, lambda clean: read_raw(clean, array_key, image_size), str(path))
+    return dataset
+
+
+def read_raw(path: Path, options: dict[str, str], image_size: int | None = None) -> Raw:
+    """What the reader of a file's format finds in it (after the checks every file gets)."""
     if not path.exists():
         raise ValueError(f"{path}: no such file or folder")
     if not path.is_dir():
@@ -92,8 +105,7 @@ def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> D
             f"{path}: unknown file type {path.suffix or '(no extension)'!r}; lpae reads {known_formats()}"
         )
     reject_options(path, options, file_format.options)
-    raw = file_format.read(path, FileOptions(options.get("label"), options.get("key"), image_size))
-    return to_dataset(raw, str(path), nan)
+    return file_format.read(path, FileOptions(options.get("label"), options.get("key"), image_size))
 
 
 def looks_like_path(name: str, registered: bool) -> bool:

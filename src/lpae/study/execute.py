@@ -30,6 +30,7 @@ import torch
 from lpae.config import RunSpec
 from lpae.experiment import train_run
 from lpae.fused import fuse_groups, train_group
+from lpae.study.files import file_fingerprint, spec_path
 from lpae.study.store import Outcome
 
 
@@ -38,6 +39,7 @@ class Job:
     run_id: str
     spec: RunSpec
     out: str  # the run directory (absolute; ignored when portable)
+    fingerprint: str | None = None  # of the run's data file when planned (lpae.study.files)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ def train_unit(unit: Unit, portable: bool = False, threads: int | None = None) -
     """Train every run of a unit; return one Outcome per run, in order."""
     if threads is not None:
         set_threads(threads)
+    changed = changed_file(unit)
+    if changed is not None:
+        return [Outcome(job.run_id, "failed", {}, changed, time.time(), time.time()) for job in unit.jobs]
     staging = Path(tempfile.mkdtemp(prefix="lpae-unit-")) if portable else None
     try:
         outs = [staging / job.run_id if staging else Path(job.out) for job in unit.jobs]
@@ -135,6 +140,24 @@ def train_unit(unit: Unit, portable: bool = False, threads: int | None = None) -
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def changed_file(unit: Unit) -> str | None:
+    """Why a unit must not train: its data file changed since the study was planned (the run
+    would be keyed by the old content's fingerprint); None when every file is as planned."""
+    for job in unit.jobs:
+        if job.fingerprint is None:
+            continue
+        try:
+            now = file_fingerprint(job.spec.data)
+        except ValueError as error:
+            return first_line(error)
+        if now != job.fingerprint:
+            return (
+                f"ValueError: {spec_path(job.spec.data)} changed while the study ran; restore it and "
+                "run the study again with --retry-failed, or start a new study with another --out"
+            )
+    return None
 
 
 def train_one(job: Job, out: Path) -> Outcome:

@@ -6,7 +6,10 @@ each (``--threads`` overrides), so that workers do not fight over cores.
 
 - ``local`` with one worker: in this process, unit after unit.
 - ``local`` with N > 1 workers: a ``ProcessPoolExecutor`` of N spawned processes (spawn rather
-  than fork: forking a process whose torch thread pool is already running can hang).
+  than fork: forking a process whose torch thread pool is already running can hang). Workers
+  ignore SIGINT and SIGTERM (a terminal's Ctrl-C reaches the whole process group): when the
+  study process is interrupted, or stops early for any reason, it kills its workers and their
+  units are abandoned (trained again on resume), never recorded as failed.
 - ``ray``: ``ray.init(address=...)`` or a local cluster of N CPUs; each unit is a task asking for
   its thread count in CPUs; the run directory's files come back in the result, so a worker on
   another node needs no shared file system. Ray is an optional extra (``pip install 'lpae[ray]'``).
@@ -18,12 +21,13 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 import torch
 
+from lpae.interrupt import ignore_in_worker
 from lpae.study.execute import Unit, set_threads, threads_per_worker, train_unit
 from lpae.study.store import Outcome
 
@@ -43,7 +47,7 @@ def run_units(
     ray_address: str | None = None,
     on_submit: OnSubmit | None = None,
     threads: int | None = None,
-) -> Iterator[list[Outcome]]:
+) -> Generator[list[Outcome], None, None]:
     """Train ``units``; ``threads`` (torch threads per worker) defaults to max(1, cores // workers)."""
     check_execution(executor, workers, ray_address, threads)
     submit = on_submit or (lambda unit: None)
@@ -69,7 +73,7 @@ def check_execution(executor: str, workers: int, ray_address: str | None, thread
         raise ValueError("--ray-address needs --executor ray")
 
 
-def run_here(units: Sequence[Unit], submit: OnSubmit, threads: int) -> Iterator[list[Outcome]]:
+def run_here(units: Sequence[Unit], submit: OnSubmit, threads: int) -> Generator[list[Outcome], None, None]:
     previous = torch.get_num_threads()
     set_threads(threads)
     try:
@@ -81,11 +85,13 @@ def run_here(units: Sequence[Unit], submit: OnSubmit, threads: int) -> Iterator[
 
 
 def worker_init(threads: int, parent: int) -> None:
-    """Set the worker's torch threads, and end the worker if the study process dies.
+    """Set the worker's torch threads, ignore SIGINT and SIGTERM (the study process stops its
+    workers), and end the worker if the study process dies.
 
     Pool workers hold both ends of their task queue, so a killed study would otherwise leave
     them waiting forever; a daemon thread watches the parent id instead.
     """
+    ignore_in_worker()
     set_threads(threads)
 
     def watch() -> None:
@@ -98,13 +104,14 @@ def worker_init(threads: int, parent: int) -> None:
 
 def run_in_pool(
     units: Sequence[Unit], workers: int, submit: OnSubmit, threads: int
-) -> Iterator[list[Outcome]]:
+) -> Generator[list[Outcome], None, None]:
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=worker_init, initargs=(threads, os.getpid())
     )
     queue = list(units)
     running: dict[Future[list[Outcome]], Unit] = {}
+    finished = False
     try:
         while queue or running:
             # Keep exactly `workers` units in flight, so "running" in the store means running.
@@ -119,8 +126,20 @@ def run_in_pool(
                     yield future.result()
                 except Exception as error:  # a worker process died (memory, signal)
                     yield failed(unit, f"worker process failed: {type(error).__name__}: {error}")
+        finished = True
     finally:
+        if not finished:  # interrupted, or closed early: abandon the units in flight
+            stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes (they ignore SIGINT and SIGTERM) and reap them."""
+    processes = list((pool._processes or {}).values())
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def import_ray() -> Any:
@@ -133,7 +152,7 @@ def import_ray() -> Any:
 
 def run_on_ray(
     units: Sequence[Unit], workers: int, address: str | None, submit: OnSubmit, threads: int
-) -> Iterator[list[Outcome]]:
+) -> Generator[list[Outcome], None, None]:
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:

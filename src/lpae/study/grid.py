@@ -26,6 +26,10 @@ for the grid (``lpae.config.options("grid")``: model and training settings, prep
 policy, image size, split fractions), each checked against its type; data, criteria, seeds,
 one-class classes and contamination have their own keys above (``SET_BY_GRID``).
 
+Data entries take every spec that ``lpae train --data`` takes, file paths with their options
+included: a relative path is resolved against the grid file's folder, and a file's runs carry its
+content fingerprint in their key (lpae.study.files).
+
 Everything is validated before any run starts: unknown keys, unknown or malformed specs
 (through ``lpae.criteria.normalize`` and ``lpae.data.DATASETS``), bad values, duplicate runs and
 an empty grid all raise ``ValueError`` naming the file and the key. Each run is a
@@ -46,8 +50,9 @@ from typing import Any
 
 from lpae import criteria
 from lpae.config import RunSpec, as_json, options, with_options
-from lpae.data import DATASETS, missing_requirement
+from lpae.data import DATASETS, is_file_spec, missing_requirement
 from lpae.models import build_model
+from lpae.study.files import FINGERPRINT_KEY, file_fingerprint, resolve_file_spec, spec_path
 
 BLOCK_KEYS = ("seeds", "criteria", "data", "models", "train", "contaminate")
 TOP_KEYS = ("name", *BLOCK_KEYS, "grids")
@@ -72,12 +77,13 @@ class PlannedRun:
     key: str
     run_id: str
     position: int
+    fingerprint: str | None = None  # of the data file, for runs on a user's file
 
     @property
     def dir_path(self) -> str:
         """The run folder, relative to the study folder."""
         seed = self.spec.train.seed
-        return f"runs/{slug(self.spec.data)}--{slug(self.spec.loss)}--s{seed}--{self.run_id[:10]}"
+        return f"runs/{slug(data_label(self.spec.data))}--{slug(self.spec.loss)}--s{seed}--{self.run_id[:10]}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,12 @@ class Grid:
     text: str  # the TOML text, stored with the study so `--resume` can rebuild it
     runs: tuple[PlannedRun, ...]
     notes: tuple[str, ...] = field(default=())  # e.g. optional data sets that are not available
+    base: str = ""  # the folder relative data paths were resolved against
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Data file path -> its fingerprint, for the grid's runs on users' files."""
+        return {spec_path(r.spec.data): r.fingerprint for r in self.runs if r.fingerprint is not None}
 
 
 def slug(text: str) -> str:
@@ -95,9 +107,21 @@ def slug(text: str) -> str:
     return out.strip("_")[:60] or "x"
 
 
-def run_key(spec: RunSpec) -> str:
-    """Canonical JSON of a resolved RunSpec (criterion and data specs already canonical)."""
-    return json.dumps(as_json(spec), sort_keys=True, separators=(",", ":"))
+def data_label(spec: str) -> str:
+    """A data spec as run folders name it: a file spec by its file name and options."""
+    if not is_file_spec(spec):
+        return spec
+    path, _, rest = spec.partition(":")
+    return Path(path).name + (f":{rest}" if rest else "")
+
+
+def run_key(spec: RunSpec, fingerprint: str | None = None) -> str:
+    """Canonical JSON of a resolved RunSpec (criterion and data specs already canonical), with the
+    data file's fingerprint for runs on a user's file."""
+    value = as_json(spec)
+    if fingerprint is not None:
+        value[FINGERPRINT_KEY] = fingerprint
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def run_id(key: str) -> str:
@@ -112,7 +136,8 @@ def preset_text(name: str) -> str:
 
 
 def load_grid(source: str | Path) -> Grid:
-    """A preset name (quick, full) or a path to a TOML grid, validated and expanded."""
+    """A preset name (quick, full) or a path to a TOML grid, validated and expanded; relative data
+    paths in a grid file are relative to its folder."""
     text_source = str(source)
     if text_source in PRESETS:
         return parse_grid(preset_text(text_source), f"preset {text_source}")
@@ -121,10 +146,15 @@ def load_grid(source: str | Path) -> Grid:
         if path.suffix == ".toml":
             raise ValueError(f"{path}: no such grid file")
         raise ValueError(f"{text_source!r} is neither a preset ({', '.join(PRESETS)}) nor a .toml grid file")
-    return parse_grid(path.read_text(), str(path))
+    return parse_grid(path.read_text(), str(path), path.resolve().parent)
 
 
-def parse_grid(text: str, origin: str = "grid") -> Grid:
+def parse_grid(text: str, origin: str = "grid", base: Path | str | None = None) -> Grid:
+    """A grid from its TOML text; ``base`` is the folder relative data paths are resolved against
+    (default: the folder of ``origin`` when it names a .toml file, else the current folder)."""
+    if base is None:
+        base = Path(origin).parent if origin.endswith(".toml") else Path.cwd()
+    base = Path(base).resolve()
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -135,7 +165,7 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
         raise ValueError(f"{origin}: name must be a non-empty string")
     blocks = table.get("grids")
     if blocks is None:
-        runs, notes = expand_block(table, origin)
+        runs, notes = expand_block(table, origin, base)
     else:
         if not isinstance(blocks, list) or not blocks or not all(isinstance(b, dict) for b in blocks):
             raise ValueError(f"{origin}: grids must be one or more [[grids]] tables")
@@ -146,7 +176,7 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
             where = f"{origin}: grids[{index}]"
             check_keys(block, BLOCK_KEYS, where)
             merged = {**shared, **block, "train": {**shared.get("train", {}), **block.get("train", {})}}
-            block_runs, block_notes = expand_block(merged, where)
+            block_runs, block_notes = expand_block(merged, where, base)
             # Blocks may overlap (a run in two blocks is one run); within a block a repeat is an error.
             runs += [r for r in block_runs if r.key not in seen]
             seen.update(r.key for r in block_runs)
@@ -154,7 +184,7 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
     if not runs:
         raise ValueError(f"{origin}: the grid is empty (no runs to train)")
     runs = [dataclasses.replace(run, position=i) for i, run in enumerate(runs)]
-    return Grid(name.strip(), origin, text, tuple(runs), tuple(notes))
+    return Grid(name.strip(), origin, text, tuple(runs), tuple(notes), str(base))
 
 
 def check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -163,11 +193,11 @@ def check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> N
         raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
 
 
-def expand_block(table: dict[str, Any], origin: str) -> tuple[list[PlannedRun], list[str]]:
+def expand_block(table: dict[str, Any], origin: str, base: Path) -> tuple[list[PlannedRun], list[str]]:
     """The runs of one grid: top-level keys, or the top level merged with one [[grids]] table."""
     seeds = int_list(table, "seeds", origin)
     losses = criteria_list(table, origin)
-    data, notes = data_entries(table, origin)
+    data, notes = data_entries(table, origin, base)
     models = model_tables(table, origin)
     train = table.get("train", {})
     if not isinstance(train, dict):
@@ -213,9 +243,10 @@ def criteria_list(table: dict[str, Any], origin: str) -> list[str]:
 class DataEntry:
     spec: str  # canonical
     normal_sets: tuple[tuple[int, ...], ...]
+    fingerprint: str | None = None  # a user's file: its content fingerprint
 
 
-def data_entries(table: dict[str, Any], origin: str) -> tuple[list[DataEntry], list[str]]:
+def data_entries(table: dict[str, Any], origin: str, base: Path) -> tuple[list[DataEntry], list[str]]:
     raw = table.get("data", [])
     if not isinstance(raw, list):
         raise ValueError(f"{origin}: data must be a list of data set specs or [[data]] tables")
@@ -234,6 +265,13 @@ def data_entries(table: dict[str, Any], origin: str) -> tuple[list[DataEntry], l
         optional = item.get("optional", False)
         if not isinstance(optional, bool):
             raise ValueError(f"{origin}: data {item['spec']!r}: optional must be true or false")
+        if is_file_spec(item["spec"]):
+            entry_of_file = file_entry(item, base, origin, optional, notes)
+            if entry_of_file is not None:
+                if any(e.spec == entry_of_file.spec for e in entries):
+                    raise ValueError(f"{origin}: data file {entry_of_file.spec!r} is listed twice")
+                entries.append(entry_of_file)
+            continue
         try:
             entry, values = DATASETS.resolve(item["spec"])
         except ValueError as error:
@@ -252,6 +290,22 @@ def data_entries(table: dict[str, Any], origin: str) -> tuple[list[DataEntry], l
             raise ValueError(f"{origin}: data set {spec!r} is listed twice")
         entries.append(DataEntry(spec, normal_sets(item, entry.tags.get("labels"), origin)))
     return entries, notes
+
+
+def file_entry(
+    item: dict[str, Any], base: Path, origin: str, optional: bool, notes: list[str]
+) -> DataEntry | None:
+    """The entry of a user's file: resolved spec and fingerprint (None: optional and missing)."""
+    try:
+        spec = resolve_file_spec(item["spec"], base)
+        found = file_fingerprint(spec)
+    except ValueError as error:
+        if optional:
+            notes.append(f"data set {item['spec']!r} skipped: {error}")
+            return None
+        raise ValueError(f"{origin}: {error}") from None
+    # Whether a file has labels is known only once it is read: checked when its runs start.
+    return DataEntry(spec, normal_sets(item, None, origin), found)
 
 
 def normal_sets(item: dict[str, Any], labelled: Any, origin: str) -> tuple[tuple[int, ...], ...]:
@@ -321,11 +375,11 @@ def expand(
                 for loss in losses:
                     for seed in seeds:
                         spec = with_options(base, {"loss": loss, "seed": seed, **variant}, where)
-                        key = run_key(spec)
+                        key = run_key(spec, entry.fingerprint)
                         if key in keys:
                             raise ValueError(f"{where}: the grid names the same run twice ({key})")
                         keys.add(key)
-                        runs.append(PlannedRun(spec, key, run_id(key), len(runs)))
+                        runs.append(PlannedRun(spec, key, run_id(key), len(runs), entry.fingerprint))
     return runs
 
 
@@ -344,6 +398,8 @@ def with_grid_options(spec: RunSpec, values: dict[str, Any], where: str) -> RunS
 
 def dry_build(spec: RunSpec, losses: list[str], where: str) -> None:
     """Build each criterion and the model once on the data set's declared shape: fail before training."""
+    if is_file_spec(spec.data):
+        return  # shape known only after loading (user files): checked when the run starts
     entry, values = DATASETS.resolve(spec.data)
     # Declared shapes may name spec arguments: ("dim",) for synthetic:dim=16.
     shape = [values.get(d, d) if isinstance(d, str) else d for d in entry.tags.get("shape") or ()]

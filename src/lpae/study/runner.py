@@ -3,14 +3,18 @@
 ``run_study(grid, out)`` is what `lpae study` does:
 
 1. open (or create) ``out/study.sqlite`` and insert every planned run as pending;
-   a folder holding a different grid is refused unless ``resume=True`` (then the runs are added);
+   a folder holding a different grid is refused unless ``resume=True`` (then the runs are added),
+   and so is one holding runs of a data file whose content has changed since (lpae.study.files),
+   unless ``discard_stale=True`` (then those runs are deleted and trained anew);
 2. skip finished rows (done, diverged, failed unless ``retry_failed``); every other row, whether
    pending or left "running" by a killed study, is trained again from scratch into its run folder
    (``train_run(..., overwrite=True)``), which is deterministic per seed on CPU, so a resumed study
    ends with the same rows and metrics as an uninterrupted one;
 3. units (single runs, or fused groups when lpae.fused is there and ``fuse`` is on) go to the
    executor, which sends results back; this process alone writes the store, one transaction per
-   unit;
+   unit; when the study is interrupted (SIGINT, SIGTERM: lpae.interrupt) the units in flight are
+   abandoned (workers killed) and their rows set back to pending, so the store holds finished
+   runs and pending ones only;
 4. judge the runs' training health (lpae.study.health, into the store) and write the report
    (report.html and report.md).
 """
@@ -20,14 +24,16 @@ from __future__ import annotations
 import fcntl
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lpae import __version__
 from lpae.atomic import staging_dir
+from lpae.interrupt import deferred
 from lpae.study.execute import Job, Unit, largest_first, make_units
 from lpae.study.executors import check_execution, run_units
+from lpae.study.files import check_unchanged, stale_runs
 from lpae.study.grid import Grid, parse_grid
 from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
@@ -50,10 +56,10 @@ class StudyResult:
 def stored_grid(out: Path | str) -> Grid:
     """The grid a study folder was run with (for `lpae study --resume --out DIR`)."""
     with Store(out, create=False) as store:
-        text, origin = store.meta("grid"), store.meta("origin")
+        text, origin, base = store.meta("grid"), store.meta("origin"), store.meta("base")
     if text is None:
         raise ValueError(f"{out}: the study store holds no grid to resume")
-    return parse_grid(text, origin or "stored grid")
+    return parse_grid(text, origin or "stored grid", base)
 
 
 def run_study(
@@ -68,7 +74,12 @@ def run_study(
     report: bool = True,
     threads: int | None = None,
     fuse: bool = True,
+    discard_stale: bool = False,
 ) -> StudyResult:
+    """Run (or continue) the study of ``grid`` in ``out`` (steps in the module docstring).
+
+    ``discard_stale`` deletes the stored runs of data files whose content changed since they
+    were trained (rows and run folders) and trains those runs anew, instead of refusing."""
     out = Path(out)
     check_execution(executor, workers, ray_address, threads)
     progress = progress or StudyProgress()
@@ -76,9 +87,20 @@ def run_study(
         raise ValueError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out), Store(out) as store:
-        check_same_grid(store, grid, out, resume)
+        stored = [(row.run_id, row.key) for row in store.rows()]
+        if discard_stale:
+            discard_runs(store, out, stale_runs(stored, grid.files))
+        else:
+            check_unchanged(stored, grid.files, out)
+        check_same_grid(store, grid, out, resume or discard_stale)
         store.set_meta(
-            {"grid": grid.text, "origin": grid.origin, "name": grid.name, "lpae_version": __version__}
+            {
+                "grid": grid.text,
+                "origin": grid.origin,
+                "base": grid.base,
+                "name": grid.name,
+                "lpae_version": __version__,
+            }
         )
         store.plan((r.run_id, r.key, r.position, r.dir_path) for r in grid.runs)
         remove_stale_staging(out / RUNS_FOLDER)
@@ -86,23 +108,33 @@ def run_study(
         wanted = {r.run_id for r in grid.runs}
         rows = store.rows(wanted)
         todo = {row.run_id: row for row in rows if row.status not in finished}
-        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve())) for r in grid.runs]
+        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve()), r.fingerprint) for r in grid.runs]
         units = make_units(jobs, set(todo), fuse)
         if workers > 1 or executor == "ray":
             units = largest_first(units)  # so that the longest unit overlaps with the others
 
+        in_flight: set[str] = set()
+
         def on_submit(unit: Unit) -> None:
-            store.mark_running(job.run_id for job in unit.jobs)
+            with deferred():
+                store.mark_running(job.run_id for job in unit.jobs)
+                in_flight.update(job.run_id for job in unit.jobs)
             progress.submitted(len(unit.jobs))
 
         progress.start(len(rows), len(rows) - len(todo))
         try:
-            for outcomes in run_units(units, executor, workers, ray_address, on_submit, threads):
-                for outcome in outcomes:
-                    if outcome.files is not None:
-                        write_run_files(out / todo[outcome.run_id].run_dir, outcome)
-                store.record(outcomes)
-                progress.finished(outcomes)
+            with closing(run_units(units, executor, workers, ray_address, on_submit, threads)) as results:
+                for outcomes in results:
+                    with deferred():  # a finished unit is recorded whole, even when a signal comes
+                        for outcome in outcomes:
+                            if outcome.files is not None:
+                                write_run_files(out / todo[outcome.run_id].run_dir, outcome)
+                        store.record(outcomes)
+                        in_flight.difference_update(outcome.run_id for outcome in outcomes)
+                    progress.finished(outcomes)
+        except BaseException:
+            store.release(in_flight)  # abandoned units: pending again, trained on resume
+            raise
         finally:
             progress.stop()
         result = StudyResult(out, store.counts(), len(todo), len(rows) - len(todo), notes=list(grid.notes))
@@ -140,6 +172,16 @@ def check_same_grid(store: Store, grid: Grid, out: Path, resume: bool) -> None:
             f"{out}: already holds a study of a different grid ({extra} of this grid's runs are not in it); "
             "choose another --out, or pass --resume to add these runs to it"
         )
+
+
+def discard_runs(store: Store, out: Path, run_ids: list[str]) -> None:
+    """Delete runs' folders (and checkpoints), then their rows; repeating it finishes the job."""
+    wanted = set(run_ids)
+    for row in store.rows(wanted):
+        run_dir = out / row.run_dir
+        for folder in (run_dir, run_dir.with_name(run_dir.name + ".partial")):
+            shutil.rmtree(folder, ignore_errors=True)
+    store.discard(wanted)
 
 
 def write_run_files(run_dir: Path, outcome: Outcome) -> None:

@@ -170,6 +170,21 @@ class Store:
                 [(now, run_id) for run_id in run_ids],
             )
 
+    def discard(self, run_ids: Iterable[str]) -> None:
+        """Delete runs and everything derived from them (own-metric values, health flags)."""
+        rows = [(run_id,) for run_id in run_ids]
+        with self.transaction() as cursor:
+            for table in ("runs", "own_metric", "health"):
+                cursor.executemany(f"DELETE FROM {table} WHERE run_id = ?", rows)
+
+    def release(self, run_ids: Iterable[str]) -> None:
+        """Set rows left running by an interrupted study back to pending (finished rows stay)."""
+        with self.transaction() as cursor:
+            cursor.executemany(
+                "UPDATE runs SET status = 'pending' WHERE run_id = ? AND status = 'running'",
+                [(run_id,) for run_id in run_ids],
+            )
+
     def record(self, outcomes: Iterable[Outcome]) -> None:
         """Write finished runs (a fused group's members together, in one transaction)."""
         rows = []

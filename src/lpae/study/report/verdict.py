@@ -22,6 +22,8 @@ Known answers (REFERENCES.md, docs/study.md):
   huber, l1l2, laplace, student_t, barron, cauchy, gennorm) should have the lowest clean-signal
   error, clearly below the L2 family: PASS when the intervals are separated or the paired
   difference is clear, WEAK otherwise.
+- A user's file with a clean reference and a declared noise (``clean=PATH,noise=gaussian``, or
+  a heavy family; lpae.data.clean) gets the same checks as synthetic data of that noise.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from collections import Counter
 import pandas as pd
 
 from lpae.criteria import describe
-from lpae.data import DATASETS
+from lpae.data import DATASETS, is_file_spec
+from lpae.data.files import file_options
 from lpae.spec import parse
 from lpae.study.report.data import StudyData
 from lpae.study.report.metric_info import HEADLINE, METRICS
@@ -57,7 +60,16 @@ def criterion_family(spec: str) -> str:
 
 
 def noise_of(data_spec: str) -> tuple[str, dict[str, str]] | None:
-    """The synthetic noise family and its arguments, or None for data without known noise."""
+    """The synthetic noise family and its arguments, or the noise declared for a user's file with
+    a clean reference (``clean=PATH,noise=FAMILY``, lpae.data.clean); None for data without known
+    noise."""
+    if is_file_spec(data_spec):
+        try:
+            options = file_options(data_spec)[1]
+        except ValueError:
+            return None
+        noise = options.get("noise")
+        return None if noise is None or "clean" not in options else (noise, {})
     try:
         entry, resolved = DATASETS.resolve(data_spec)
         name, values = entry.name, {k: str(v) for k, v in resolved.items()}
