@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -23,7 +24,7 @@ from lpae.study.report import SECTIONS, build_report, write_report
 from lpae.study.report.answer import answer_section
 from lpae.study.report.data import load_study
 from lpae.study.report.page import render_markdown
-from lpae.study.report.stats import leaderboard, paired_difference, summarize
+from lpae.study.report.stats import leaderboard, paired_p, seed_table, summarize
 from lpae.study.report.training_health import health_section
 from lpae.study.report.verdict import verdict_section
 from lpae.study.store import Outcome
@@ -133,17 +134,17 @@ def test_summary_is_the_t_interval_of_scipy() -> None:
     assert summarize(np.array([])).n == 0
 
 
-def test_paired_difference_is_the_interval_of_scipys_paired_t_test() -> None:
+def test_paired_p_is_scipys_paired_t_test_by_seed() -> None:
     rng = np.random.default_rng(4)
     a, b = rng.normal(1.0, 0.3, 5), rng.normal(1.2, 0.3, 5)
     frame = pd.DataFrame(
         {"criterion": ["a"] * 5 + ["b"] * 5, "seed": [*range(5), *range(5)], "m": [*a, *b]}
     ).sample(frac=1, random_state=0)  # row order must not matter: pairing is by seed
-    found = paired_difference(frame, "m", "a", "b")
-    expected = stats.ttest_rel(a, b).confidence_interval(0.95)
-    assert found.mean == pytest.approx(float(np.mean(a - b)), rel=1e-12)
-    assert (found.low, found.high) == pytest.approx((expected.low, expected.high), rel=1e-10)
-    assert not paired_difference(frame[frame["seed"] == 0], "m", "a", "b").has_interval
+    table = seed_table(frame, "m")
+    assert paired_p(table, "a", "b") == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)
+    assert math.isnan(paired_p(seed_table(frame[frame["seed"] == 0], "m"), "a", "b"))
+    constant = pd.DataFrame({"criterion": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1], "m": [1, 2, 2, 3]})
+    assert paired_p(seed_table(constant, "m"), "a", "b") == 0.0  # the same gap on every seed
 
 
 def test_leaderboard_marks_best_and_ties_in_the_metric_direction() -> None:
@@ -207,16 +208,20 @@ def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
     heavy = verdict.split(f"### {HEAVY}")[1].split("### ")[0]
     assert "**PASS** learned gennorm shape p = 2.1" in gaussian
     assert "**PASS** L2 family on clean_l2: its best, lp:p=2" in gaussian
-    assert "**PASS** robust criteria win on clean_l2: lp:p=1 0.2" in heavy and "50.0% lower" in heavy
-    assert "clean_l2 (root mean squared error against the clean signal): lp:p=1 wins clearly" in heavy
-    # gennorm and lp:2 differ by 1% with overlapping intervals on the Gaussian set: too close to call.
-    assert "clean_l2 (root mean squared error against the clean signal): too close to call" in gaussian
-    # ... but every seed puts lp:2 0.001 below gennorm: paired by seed, that difference is clear.
-    assert "Paired by seed (runs with the same seed share their split), lp:p=2 beats gennorm" in gaussian
+    assert "**PASS** robust criteria beat the L2 family on clean_l2: lp:p=1 0.2" in heavy
+    assert "50.0% lower; paired by seed, p < 0.001" in heavy
+    assert "clean_l2 (root mean squared error against the clean signal): lp:p=1 wins with 0.2" in heavy
+    # gennorm and lp:2 differ by 1% with overlapping intervals on the Gaussian set, but every seed puts
+    # lp:2 0.001 below gennorm: paired by seed, with Holm's correction, that difference is clear.
     assert (
-        "In short: no criterion wins any of the 6 headline metrics outright; paired by seed, lp:p=2 "
-        "beats every other criterion on 2 more" in gaussian
+        "clean_l2 (root mean squared error against the clean signal): lp:p=2 wins with 0.1, 1.0% below "
+        "the runner-up gennorm:p=learned (0.101); paired by seed, Holm-corrected p < 0.001 against each "
+        "of 2 rivals." in gaussian
     )
+    # Equal means: the data cannot tell; the summary counts wins by the same rule.
+    assert "recon_l1 (mean absolute error): the data cannot tell lp:p=1 (best mean 0.5) from" in gaussian
+    assert "In short: lp:p=2 wins 2 of 6 headline metrics." in gaussian
+    assert "In short: lp:p=1 wins 2 of 6 headline metrics." in heavy
 
 
 def test_verdict_reports_a_failed_known_answer(tmp_path: Path) -> None:
@@ -248,8 +253,8 @@ def test_health_comes_first_and_the_verdict_marks_what_rests_on_flagged_runs(tmp
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
     heavy, gaussian = verdict.split(f"### {HEAVY}")[1].split("### ")[0], verdict.split(f"### {GAUSSIAN}")[1]
     note = "[Rests on flagged runs: lp:p=1 (under-trained).]"
-    assert "lp:p=1 wins clearly" in heavy and heavy.count(note) >= 3  # clean_l2, clean_l1, the PASS line
-    assert "**PASS** robust criteria win on clean_l2: lp:p=1" in heavy.split(note)[-2]
+    assert "lp:p=1 wins with" in heavy and heavy.count(note) >= 3  # clean_l2, clean_l1, the PASS line
+    assert "**PASS** robust criteria beat the L2 family on clean_l2: lp:p=1" in heavy.split(note)[-2]
     assert "Rests on flagged runs" not in gaussian.split("### ")[0]
 
 
@@ -262,8 +267,8 @@ def test_heavy_tailed_check_passes_on_a_clear_paired_difference(tmp_path: Path) 
     ]
     _, markdown = build_report(fabricate(tmp_path / "paired", runs))
     heavy = markdown.split(f"### {HEAVY}")[1]
-    assert "**PASS** robust criteria win on clean_l2: lp:p=1" in heavy
-    assert "the intervals overlap, but paired by seed the difference is clear" in heavy
+    assert "**PASS** robust criteria beat the L2 family on clean_l2: lp:p=1" in heavy
+    assert "paired by seed, p < 0.001)." in heavy  # the same gap on every seed
     noisy = [
         (
             s,
@@ -274,7 +279,7 @@ def test_heavy_tailed_check_passes_on_a_clear_paired_difference(tmp_path: Path) 
         for s, status, m, e in runs
     ]
     _, markdown = build_report(fabricate(tmp_path / "unpaired", noisy))
-    assert "**WEAK** robust criteria win" in markdown and "also paired by seed" in markdown
+    assert "**WEAK** robust criteria beat the L2 family" in markdown and ": weak)." in markdown
 
 
 def test_data_derived_text_is_escaped(rich_study: Path) -> None:
@@ -367,3 +372,21 @@ def test_reports_open_cleanly_in_headless_chromium(rich_study: Path, tmp_path: P
         )
     finally:
         driver.quit()
+
+
+def test_known_answer_lines_and_the_summary_use_one_rule(tmp_path: Path) -> None:
+    """Two robust criteria tied with each other, both far below L2 on every seed: no criterion wins
+    clean_l2 (the summary and the metric sentence say so), and the known-answer line says that the
+    robust family beats the L2 family, not that anything wins: the two cannot contradict."""
+    runs = [
+        (spec(HEAVY, loss, seed), "done", {"clean_l2": base + 0.05 * seed + wobble * (seed - 1)}, "")
+        for loss, base, wobble in (("lp:p=1", 0.20, 0.01), ("huber", 0.20, -0.01), ("lp:p=2", 0.30, 0.0))
+        for seed in SEEDS
+    ]
+    _, markdown = build_report(fabricate(tmp_path / "tied", runs))
+    heavy = markdown.split("## Verdict")[1].split(f"### {HEAVY}")[1]
+    assert "clean_l2 (root mean squared error against the clean signal): the data cannot tell" in heavy
+    assert "In short: no criterion wins any of the 1 headline metrics" in heavy
+    assert "**PASS** robust criteria beat the L2 family on clean_l2" in heavy
+    known = heavy.split("Known-answer checks")[1]
+    assert " wins" not in known

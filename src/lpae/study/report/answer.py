@@ -41,8 +41,8 @@ from lpae.study.report.data import StudyData
 from lpae.study.report.metric_info import METRICS
 from lpae.study.report.page import Part, Section, heading, image, para, table
 from lpae.study.report.plots import data_uri, rank_heatmap
-from lpae.study.report.training_health import flag_column, flag_notes
-from lpae.study.report.verdict import rests_on
+from lpae.study.report.stats import paired_p, seed_table
+from lpae.study.report.training_health import flag_column, flag_notes, rests_on
 
 ALPHA = 0.05
 MIN_DATA_SETS = 3
@@ -81,15 +81,6 @@ class Within:
         return self.n_rivals > 0 and not self.tied
 
 
-def seed_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """(seeds x criteria) means of ``metric``, criteria in order of first appearance."""
-    values = frame.assign(_value=pd.to_numeric(frame[metric], errors="coerce")).dropna(subset=["_value"])
-    if values.empty:
-        return pd.DataFrame()
-    order = list(dict.fromkeys(values["criterion"]))
-    return values.pivot_table(index="seed", columns="criterion", values="_value", aggfunc="mean")[order]
-
-
 def judge_within(frame: pd.DataFrame, metric: str) -> Within | None:
     """Holm-corrected paired t-tests of the best mean against every rival (module docstring)."""
     if metric not in frame or "seed" not in frame:
@@ -101,21 +92,19 @@ def judge_within(frame: pd.DataFrame, metric: str) -> Within | None:
     means = by_seed.mean()
     best = str(means.idxmax() if higher else means.idxmin())
     rivals = [str(c) for c in by_seed.columns if c != best]
-    p_values, favours = [], []
-    for rival in rivals:
-        pair = by_seed[[best, rival]].dropna()
-        diff = (pair[best] - pair[rival]).to_numpy()
-        if len(pair) < 2:
-            p_values.append(1.0)
-        elif np.all(diff == diff[0]):  # constant difference: no spread, the test is undefined
-            p_values.append(0.0 if diff[0] != 0 else 1.0)
-        else:
-            p_values.append(float(stats.ttest_rel(pair[best], pair[rival]).pvalue))
-        favours.append(bool(np.mean(diff) > 0) if higher else bool(np.mean(diff) < 0))
+    p_values = [paired_p(by_seed, best, rival) for rival in rivals]
+    p_values = [1.0 if math.isnan(p) else p for p in p_values]  # below two common seeds: untold
+    diffs = [float((by_seed[best] - by_seed[rival]).mean()) for rival in rivals]
+    favours = [d > 0 if higher else d < 0 for d in diffs]
     corrected = holm(p_values)
     tied = [r for r, p, good in zip(rivals, corrected, favours, strict=True) if p >= ALPHA or not good]
     beaten = [p for r, p in zip(rivals, corrected, strict=True) if r not in tied]
     return Within(best, tied, int(by_seed[best].notna().sum()), len(rivals), max(beaten, default=math.nan))
+
+
+def p_text(p: float) -> str:
+    """'p = 0.023', or 'p < 0.001' for smaller p-values."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
 def at_most(p: float) -> str:
@@ -199,17 +188,17 @@ def across_sentence(metric: str, judged: Across, notes: dict[str, list[str]]) ->
     if judged.nemenyi is None:
         return (
             f"Across {n_sets} data sets: the data cannot tell the criteria apart on {metric} "
-            f"(Friedman p = {judged.friedman_p:.2g}; the best average rank is {lead})."
+            f"(Friedman {p_text(judged.friedman_p)}; the best average rank is {lead})."
         )
     top = judged.top
     if len(top) == 1:
         text = (
-            f"Across {n_sets} data sets: {lead} wins on {metric} (Friedman p = {judged.friedman_p:.2g}; "
+            f"Across {n_sets} data sets: {lead} wins on {metric} (Friedman {p_text(judged.friedman_p)}; "
             "Nemenyi separates it from every other criterion at 5%)."
         )
     else:
         text = (
-            f"Across {n_sets} data sets: {lead} leads on {metric} (Friedman p = {judged.friedman_p:.2g}), "
+            f"Across {n_sets} data sets: {lead} leads on {metric} (Friedman {p_text(judged.friedman_p)}), "
             f"but Nemenyi cannot separate it from {', '.join(top[1:])}."
         )
     return text + rests_on(notes, top[:1])

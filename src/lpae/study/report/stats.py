@@ -6,9 +6,8 @@ the report says so instead of pretending to know. Two criteria are *tied* when t
 overlap; the best (by mean, in the metric's direction) and every criterion tied with it are marked.
 
 Runs of different criteria with the same seed share their data split and seed, so their
-differences can also be compared *paired*: ``paired_difference`` gives the t interval of the
-mean per-seed difference, which separates criteria whose unpaired intervals still overlap when
-the seed-to-seed variation is shared.
+differences are compared *paired* by seed (``paired_p``: a paired t-test), which separates
+criteria whose unpaired intervals still overlap when the seed-to-seed variation is shared.
 """
 
 from __future__ import annotations
@@ -85,14 +84,26 @@ def relative_gap(better: float, worse: float) -> float:
     return abs(worse - better) / abs(worse)
 
 
-def paired_difference(frame: pd.DataFrame, metric: str, a: str, b: str, by: str = "criterion") -> Summary:
-    """Mean and 95% t interval over seeds of metric(a) - metric(b), paired by ``seed``.
+def seed_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """(seeds x criteria) means of ``metric`` (finite values only), criteria in order of appearance."""
+    values = frame.assign(_value=pd.to_numeric(frame[metric], errors="coerce"))
+    values = values[np.isfinite(values["_value"])]
+    if values.empty:
+        return pd.DataFrame()
+    order = list(dict.fromkeys(values["criterion"]))
+    return values.pivot_table(index="seed", columns="criterion", values="_value", aggfunc="mean")[order]
 
-    Only seeds where both criteria have a finite value count; with fewer than 2 there is no
-    interval (``has_interval`` is False)."""
-    values = frame[frame[by].isin([a, b])].copy()
-    values[metric] = pd.to_numeric(values[metric], errors="coerce")
-    table = values.pivot_table(index="seed", columns=by, values=metric, aggfunc="mean")
+
+def paired_p(table: pd.DataFrame, a: str, b: str) -> float:
+    """Two-sided paired t-test p-value (scipy.stats.ttest_rel) of criteria a and b over the seeds
+    where both have a value, from a :func:`seed_table`; nan with fewer than two such seeds, and 0
+    (or 1) for a constant nonzero (or zero) difference, where the t statistic is undefined."""
     if a not in table or b not in table:
-        return Summary(0, math.nan, math.nan, math.nan)
-    return summarize((table[a] - table[b]).to_numpy())
+        return math.nan
+    pair = table[[a, b]].dropna()
+    diff = (pair[a] - pair[b]).to_numpy()
+    if len(pair) < 2:
+        return math.nan
+    if bool((diff == diff[0]).all()):
+        return 0.0 if diff[0] != 0 else 1.0
+    return float(stats.ttest_rel(pair[a], pair[b]).pvalue)

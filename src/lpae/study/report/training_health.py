@@ -40,6 +40,12 @@ def flag_notes(frame: pd.DataFrame) -> dict[str, list[str]]:
     return notes
 
 
+def rests_on(notes: dict[str, list[str]], names: list[str]) -> str:
+    """' Rests on flagged runs: ...' for the named criteria that are flagged (section Training health)."""
+    flagged = [f"{name} ({', '.join(notes[name])})" for name in dict.fromkeys(names) if name in notes]
+    return f" [Rests on flagged runs: {'; '.join(flagged)}.]" if flagged else ""
+
+
 def present(value: object) -> bool:
     return value is not None and str(value) not in ("", "nan", "None")
 

@@ -2,10 +2,11 @@
 evidence is too weak to tell; plus the known-answer cross-checks on synthetic data.
 
 For each headline metric (clean-signal error, calibrated NLL, reconstruction error, probe
-accuracy; whichever the runs have) the leaderboard's best is compared with the runner-up: a
-*clear* win when their 95% intervals over seeds do not overlap, "too close to call" otherwise,
-with the tied criteria that the best still beats paired by seed (runs of one seed share their
-split; the t interval of the per-seed difference excludes 0).
+accuracy; whichever the runs have) the best mean against every rival by the one rule of the
+report (lpae.study.report.answer.judge_within): paired by seed (runs of one seed share their
+split), a paired t-test per rival, Holm-corrected for the number of rivals; the best *wins* when
+every corrected p is below 5%, otherwise the sentence names the criteria the data cannot tell it
+from. The closing "In short" line counts wins by the same rule.
 
 Every statement whose winner or runner-up (and every known-answer check whose named criteria)
 rests on runs that the training-health check flagged ends with "[Rests on flagged runs: NAME
@@ -16,12 +17,14 @@ Known answers (REFERENCES.md, docs/study.md):
 - Gaussian-noise synthetic data: the learned generalized-normal shape should come out near 2
   (|p - 2| <= 0.5), and the L2 family (the criteria whose energy is r^2 and that are not
   robust: lp:2, lpnorm:2, gaussian) should not lose on clean-signal error (its best is the
-  overall best or tied with it).
+  overall best or one the data cannot tell from it, by the rule above).
 - Heavy-tailed synthetic data (Student-t, Laplace, Cauchy noise, or gennorm with p < 2): a
   robust criterion (as each criterion declares it, lpae.criteria.describe: lp with p <= 1,
   huber, l1l2, laplace, student_t, barron, cauchy, gennorm) should have the lowest clean-signal
-  error, clearly below the L2 family: PASS when the intervals are separated or the paired
-  difference is clear, WEAK otherwise.
+  error and beat the L2 family: PASS when the robust best beats the L2 family's best in a paired
+  t-test at 5% (one comparison, no correction), WEAK when it is lower but not significantly.
+  These lines compare families and never say that a criterion "wins", so they cannot contradict
+  the metric sentences.
 - A user's file with a clean reference and a declared noise (``clean=PATH,noise=gaussian``, or
   a heavy family; lpae.data.clean) gets the same checks as synthetic data of that noise.
 """
@@ -37,11 +40,12 @@ from lpae.criteria import describe
 from lpae.data import DATASETS, is_file_spec
 from lpae.data.files import file_options
 from lpae.spec import parse
+from lpae.study.report.answer import ALPHA, at_most, judge_within, p_text
 from lpae.study.report.data import StudyData
 from lpae.study.report.metric_info import HEADLINE, METRICS
 from lpae.study.report.page import Part, Section, heading, para, status_line
-from lpae.study.report.stats import Entry, leaderboard, paired_difference, relative_gap, summarize
-from lpae.study.report.training_health import flag_notes
+from lpae.study.report.stats import Entry, leaderboard, paired_p, relative_gap, seed_table, summarize
+from lpae.study.report.training_health import flag_notes, rests_on
 
 HEAVY_NOISE = {"student_t", "laplace", "cauchy"}
 SHAPE_TOLERANCE = 0.5
@@ -92,31 +96,9 @@ def is_heavy(noise: str, values: dict[str, str]) -> bool:
     return False
 
 
-def paired_beaten(frame: pd.DataFrame, metric: str, entries: list[Entry]) -> list[str]:
-    """The tied criteria that the best still beats paired by seed (interval of differences excludes 0)."""
-    best, higher = entries[0], METRICS[metric].higher_is_better
-    beaten = []
-    for other in (e.criterion for e in entries if e.tied):
-        diff = paired_difference(frame, metric, best.criterion, other)
-        if diff.has_interval and (diff.low > 0 if higher else diff.high < 0):
-            beaten.append(other)
-    return beaten
-
-
-def paired_sentence(entries: list[Entry], beaten: list[str]) -> str:
-    """For a too-close-to-call leaderboard: which tied criteria the best still beats paired by seed."""
-    if not beaten:
-        return " Paired by seed (runs with the same seed share their split), it beats none of them either."
-    rest = [e.criterion for e in entries if e.tied and e.criterion not in beaten]
-    text = (
-        f" Paired by seed (runs with the same seed share their split), {entries[0].criterion} beats "
-        f"{', '.join(beaten)}: the 95% interval of the per-seed difference excludes 0"
-    )
-    return text + (f"; {', '.join(rest)} stay too close." if rest else ".")
-
-
-def metric_sentence(metric: str, entries: list[Entry]) -> tuple[str, str | None]:
-    """A sentence on one leaderboard, and the clear winner's name (None when too close to call)."""
+def metric_sentence(frame: pd.DataFrame, metric: str, entries: list[Entry]) -> tuple[str, str | None]:
+    """A sentence on one leaderboard, and the winner's name (None when the data cannot tell):
+    lpae.study.report.answer's rule, Holm-corrected paired tests of the best against every rival."""
     info = METRICS[metric]
     best = entries[0]
     value = f"{best.summary.mean:.4g}"
@@ -125,25 +107,29 @@ def metric_sentence(metric: str, entries: list[Entry]) -> tuple[str, str | None]
     runner = entries[1]
     gap = relative_gap(best.summary.mean, runner.summary.mean)
     gap_text = f"{100 * gap:.1f}%" if math.isfinite(gap) else "an unknown margin"
-    if not best.summary.has_interval:
+    judged = judge_within(frame, metric) if "seed" in frame else None
+    if judged is None or judged.n_seeds < 2:
         return (
             f"{metric} ({info.label}): {best.criterion} is best ({value}), {gap_text} ahead of "
-            f"{runner.criterion}, but with one seed there is no interval: too weak to tell.",
+            f"{runner.criterion}, but with one seed nothing can be told.",
             None,
         )
-    tied = [e.criterion for e in entries if e.tied]
-    if tied:
-        names = ", ".join(tied[:4]) + (f" and {len(tied) - 4} more" if len(tied) > 4 else "")
+    if judged.wins:
         return (
-            f"{metric} ({info.label}): too close to call. {best.criterion} has the best mean ({value}) "
-            f"but its 95% interval overlaps {names}; the lead over {runner.criterion} is {gap_text}.",
-            None,
+            f"{metric} ({info.label}): {best.criterion} wins with {value}, {gap_text} "
+            f"{'above' if info.higher_is_better else 'below'} the runner-up {runner.criterion} "
+            f"({runner.summary.mean:.4g}); paired by seed, Holm-corrected p {at_most(judged.worst_p)} "
+            f"against each of {judged.n_rivals} rivals.",
+            best.criterion,
         )
+    tied = judged.tied
+    names = ", ".join(tied[:4]) + (f" and {len(tied) - 4} more" if len(tied) > 4 else "")
+    beaten = judged.n_rivals - len(tied)
     return (
-        f"{metric} ({info.label}): {best.criterion} wins clearly with {value}, {gap_text} "
-        f"{'above' if info.higher_is_better else 'below'} the runner-up {runner.criterion} "
-        f"({runner.summary.mean:.4g}); the intervals do not overlap.",
-        best.criterion,
+        f"{metric} ({info.label}): the data cannot tell {best.criterion} (best mean {value}) from "
+        f"{names}; the lead over {runner.criterion} is {gap_text}"
+        + (f", and it beats the other {beaten} (paired by seed, Holm-corrected)." if beaten else "."),
+        None,
     )
 
 
@@ -195,16 +181,18 @@ def gaussian_checks(frame: pd.DataFrame, notes: dict[str, list[str]] | None = No
             )
         )
         return parts
-    ok = l2.best or l2.tied
+    judged = judge_within(frame, str(metric)) if "seed" in frame else None
+    ok = l2.best or judged is None or l2.criterion in judged.tied
     parts.append(
         status_line(
             "PASS" if ok else "FAIL",
             "pass" if ok else "fail",
             f"L2 family on {metric}: its best, {l2.criterion} ({l2.summary.mean:.4g}), "
             + (
-                "is the best or tied with it."
+                "is the best or cannot be told from it (the rule of the sentences above)."
                 if ok
-                else f"loses to {entries[0].criterion} ({entries[0].summary.mean:.4g}), intervals apart."
+                else f"loses to {entries[0].criterion} ({entries[0].summary.mean:.4g}), paired by seed "
+                "after Holm's correction."
             )
             + rests_on(notes, [l2.criterion, entries[0].criterion]),
         )
@@ -227,23 +215,18 @@ def heavy_checks(frame: pd.DataFrame, notes: dict[str, list[str]] | None = None)
             )
         ]
     gap = relative_gap(robust.summary.mean, l2.summary.mean)
-    separated = not robust.summary.overlaps(l2.summary) and robust.summary.has_interval
-    # Runs of one seed share their split: paired by seed, the difference may be clear nonetheless.
-    paired = (
-        paired_difference(frame, str(metric), robust.criterion, l2.criterion) if "seed" in frame else None
-    )
-    paired_clear = paired is not None and paired.has_interval and paired.high < 0
+    # One comparison, robust family's best against the L2 family's, paired by seed (runs of one
+    # seed share their split): no correction for multiplicity is needed.
+    table = seed_table(frame, str(metric)) if "seed" in frame else pd.DataFrame()
+    p_value = paired_p(table, robust.criterion, l2.criterion)
     if criterion_family(entries[0].criterion) == "robust" and robust.summary.mean < l2.summary.mean:
-        outcome, label = ("pass", "PASS") if separated or paired_clear else ("weak", "WEAK")
-        if separated:
-            evidence = "; intervals separated)."
-        elif paired_clear:
-            evidence = "; the intervals overlap, but paired by seed the difference is clear)."
-        else:
-            evidence = "; intervals overlap, also paired by seed, so the evidence is weak)."
+        clear = p_value < ALPHA
+        outcome, label = ("pass", "PASS") if clear else ("weak", "WEAK")
+        evidence = f"; paired by seed, {p_text(p_value)}" + (")." if clear else ": weak).")
         text = (
-            f"robust criteria win on {metric}: {robust.criterion} {robust.summary.mean:.4g} against the "
-            f"L2 family's best {l2.criterion} {l2.summary.mean:.4g} ({100 * gap:.1f}% lower" + evidence
+            f"robust criteria beat the L2 family on {metric}: {robust.criterion} {robust.summary.mean:.4g} "
+            f"against the L2 family's best {l2.criterion} {l2.summary.mean:.4g} ({100 * gap:.1f}% lower"
+            + evidence
         )
     else:
         outcome, label = "fail", "FAIL"
@@ -256,26 +239,14 @@ def heavy_checks(frame: pd.DataFrame, notes: dict[str, list[str]] | None = None)
     return [status_line(label, outcome, text)]
 
 
-def rests_on(notes: dict[str, list[str]], names: list[str]) -> str:
-    """' Rests on flagged runs: ...' for the named criteria that are flagged (section Training health)."""
-    flagged = [f"{name} ({', '.join(notes[name])})" for name in dict.fromkeys(names) if name in notes]
-    return f" [Rests on flagged runs: {'; '.join(flagged)}.]" if flagged else ""
-
-
-def in_short(winners: Counter[str], paired_winners: Counter[str], spoken: int) -> str:
-    """The closing line: outright winners first, then winners only paired by seed."""
+def in_short(winners: Counter[str], spoken: int) -> str:
+    """The closing line, by the same rule as every metric sentence."""
     if winners:
         name, count = winners.most_common(1)[0]
-        text = f"In short: {name} wins {count} of {spoken} headline metrics outright"
-    else:
-        text = f"In short: no criterion wins any of the {spoken} headline metrics outright"
-    if paired_winners:
-        name, count = paired_winners.most_common(1)[0]
-        return text + (
-            f"; paired by seed, {name} beats every other criterion on {count} more (weaker "
-            "evidence: many criteria are compared, with no correction for that)."
-        )
-    return text + ("." if winners else "; the evidence is too weak to tell them apart.")
+        return f"In short: {name} wins {count} of {spoken} headline metrics."
+    return (
+        f"In short: no criterion wins any of the {spoken} headline metrics; the data cannot tell them apart."
+    )
 
 
 def verdict_section(study: StudyData) -> Section:
@@ -287,19 +258,12 @@ def verdict_section(study: StudyData) -> Section:
         section.add(heading(title))
         notes = flag_notes(frame)  # criteria resting on flagged runs (section Training health)
         winners: Counter[str] = Counter()
-        paired_winners: Counter[str] = Counter()  # best of all, paired by seed, but not outright
         spoken = 0
         for metric in HEADLINE:
             entries = leaderboard(frame, metric, METRICS[metric].higher_is_better)
             if not entries:
                 continue
-            sentence, winner = metric_sentence(metric, entries)
-            tied = [e for e in entries if e.tied]
-            if entries[0].summary.has_interval and tied and "seed" in frame:
-                beaten = paired_beaten(frame, metric, entries)
-                sentence += paired_sentence(entries, beaten)
-                if len(beaten) == len(tied):
-                    paired_winners[entries[0].criterion] += 1
+            sentence, winner = metric_sentence(frame, metric, entries)
             sentence += rests_on(notes, [e.criterion for e in entries[:2]])
             section.add(para(sentence))
             spoken += 1
@@ -313,8 +277,8 @@ def verdict_section(study: StudyData) -> Section:
                 )
             )
         else:
-            named = [name for name, _ in (*winners.most_common(1), *paired_winners.most_common(1))]
-            section.add(para(in_short(winners, paired_winners, spoken) + rests_on(notes, named)))
+            named = [name for name, _ in winners.most_common(1)]
+            section.add(para(in_short(winners, spoken) + rests_on(notes, named)))
         noise = noise_of(str(frame["data"].iloc[0]))
         if noise is not None:
             family, values = noise
