@@ -13,7 +13,6 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from lpae.cli import app
-from lpae.criteria import CRITERIA
 from lpae.metrics import evaluate
 from lpae.models import DenoisingAutoencoder, VariationalAutoencoder
 from lpae.runs import load_run, partial_dir
@@ -124,8 +123,6 @@ def test_vae_metrics_hold_elbo_and_iwae_only_for_likelihoods(tmp_path: Path) -> 
     assert code == 0, stderr
     plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
     assert "elbo" not in plain and "iwae" not in plain
-    if "gaussian" not in CRITERIA:
-        pytest.skip("no gaussian likelihood registered yet")
     code, _, stderr = train(tmp_path / "nll", "--model", "vae", "--loss", "gaussian:scale=1", "--epochs", "3")
     assert code == 0, stderr
     metrics = json.loads((tmp_path / "nll" / "metrics.json").read_text())
@@ -142,5 +139,5 @@ def test_progress_bar_shows_epoch_loss_and_rate(capsys: pytest.CaptureFixture[st
         assert callback is not None
         for epoch in (1, 2):
             callback({"epoch": epoch, "train_loss": 1.5 / epoch, "val_loss": 2.0, "samples_per_s": 12345.0})
-    shown = capsys.readouterr().out
-    assert "epoch 2/2" in shown and "loss 0.75" in shown and "12,345 samples/s" in shown
+    shown = capsys.readouterr().out  # captured: not a terminal, so plain lines
+    assert "epoch 2/2  train 0.75  val 2  12,345 samples/s" in shown

@@ -56,4 +56,4 @@ def advise_command(
     if grid is None:
         console.print(f"  lpae advise --data {data} --grid {DEFAULT_GRID}   (writes the study grid)")
     console.print(f"  {result['commands']['study']}", highlight=False, soft_wrap=True)
-    console.print(f"[dim]{result['seconds']:.1f} s[/dim]")
+    console.print(f"[dim]advice took {result['seconds']:.1f} s[/dim]")

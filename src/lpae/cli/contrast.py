@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from lpae.cli.app import app, parse_int_list
 from lpae.cli.show import console
+from lpae.cli.tables import Col, show_table
 
 SYNTHETIC_DIMS = "2,5,10,20,50,100,200,1000"
 SYNTHETIC_K = "0.1,0.3,0.5,1,2,3,inf"
@@ -172,46 +172,52 @@ def show_synthetic(report: dict[str, Any]) -> None:
         ("rel_contrast", "relative contrast (Dmax - Dmin) / Dmin"),
         ("abs_contrast", "Dmax - Dmin"),
     ):
-        table = Table(
-            title=f"{what}: {report['distribution']} data, {report['query']} query, "
-            f"N={report['n_points']}, {report['trials']} trials (mean ± s.e.)",
-            header_style="bold",
+        title = (
+            f"{what}: {report['distribution']} data, {report['query']} query, "
+            f"N={report['n_points']}, {report['trials']} trials (mean ± s.e.)"
         )
-        table.add_column("d", justify="right", overflow="fold")
-        for k in ks:
-            table.add_column(k_name(k), justify="right", overflow="fold")
+        columns = [Col("d", key=True, justify="right"), *(Col(k_name(k), justify="right") for k in ks)]
         if key == "rel_contrast" and below:
-            table.add_column("P(RC2 < RC1)", justify="right", overflow="fold")
+            columns.append(Col("P(RC2 < RC1)", justify="right"))
+        rows = []
         for d in report["dims"]:
             cells = {r["k"]: pm(r[key], r[f"{key}_se"]) for r in report["rows"] if r["d"] == d}
             extra = [f"{below[d]:.2f}"] if key == "rel_contrast" and below else []
-            table.add_row(str(d), *[cells[k] for k in ks], *extra)
-        console.print(table)
-    table = Table(title="growth exponents in d (least-squares slope on log-log axes)", header_style="bold")
-    for column in ("k", "dims", "Dmax - Dmin", "theory 1/k - 1/2", "relative", "theory"):
-        table.add_column(column, justify="right", overflow="fold")
+            rows.append([str(d), *[cells[k] for k in ks], *extra])
+        show_table(console, title, columns, rows, split=True)
+    names = ("k", "dims", "Dmax - Dmin", "theory 1/k - 1/2", "relative", "theory")
+    columns = [Col(name, key=name == "k", justify="right") for name in names]
+    rows = []
     for fit in report["fits"]:
         dims = f"{fit['dims'][0]}..{fit['dims'][-1]}" if fit["dims"] else "-"
-        table.add_row(
-            k_name(fit["k"]),
-            dims,
-            pm(fit["exponent"], fit["exponent_se"]),
-            "-" if fit["theory"] is None else f"{fit['theory']:.3g}",
-            pm(fit["rel_exponent"], fit["rel_exponent_se"]),
-            "-" if fit["rel_theory"] is None else f"{fit['rel_theory']:.3g}",
+        rows.append(
+            [
+                k_name(fit["k"]),
+                dims,
+                pm(fit["exponent"], fit["exponent_se"]),
+                "-" if fit["theory"] is None else f"{fit['theory']:.3g}",
+                pm(fit["rel_exponent"], fit["rel_exponent_se"]),
+                "-" if fit["rel_theory"] is None else f"{fit['rel_theory']:.3g}",
+            ]
         )
-    console.print(table)
+    show_table(
+        console, "growth exponents in d (least-squares slope on log-log axes)", columns, rows, split=True
+    )
 
 
 def show_data(part: dict[str, Any], title: str) -> None:
-    table = Table(title=f"{title}: N={part['n_points']}, d={part['n_features']}", header_style="bold")
-    table.add_column("k")
-    table.add_column("RC mean ± s.e.", justify="right", overflow="fold")
-    table.add_column("RC median [q25, q75]", justify="right", overflow="fold")
+    columns = [
+        Col("k", key=True),
+        Col("RC mean ± s.e.", justify="right"),
+        Col("RC median [q25, q75]", justify="right"),
+    ]
     agreement = {a["k"]: a for a in part.get("agreement", [])}
     if agreement:
-        table.add_column(f"agreement of {part['neighbors']} NN [95% CI]", justify="right", overflow="fold")
-        table.add_column("count / total", justify="right", overflow="fold")
+        columns += [
+            Col(f"agreement of {part['neighbors']} NN [95% CI]", justify="right"),
+            Col("count / total", justify="right"),
+        ]
+    rows = []
     for row in part["rows"]:
         cells = [
             k_name(row["k"]),
@@ -224,8 +230,8 @@ def show_data(part: dict[str, Any], title: str) -> None:
                 f"{a['fraction']:.4f} [{a['ci_low']:.4f}, {a['ci_high']:.4f}]",
                 f"{a['count']} / {a['total']}",
             ]
-        table.add_row(*cells)
-    console.print(table)
+        rows.append(cells)
+    show_table(console, f"{title}: N={part['n_points']}, d={part['n_features']}", columns, rows, split=True)
     for row in part["rows"]:
         if row["n_zero_dmin"]:
             duplicates = row["n_zero_dmin"]

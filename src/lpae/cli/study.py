@@ -64,7 +64,7 @@ def study_run(
 ) -> None:
     """Run a study (the default command): train what is unfinished, record it, write the report."""
     from lpae.study import load_grid, run_study, stored_grid
-    from lpae.study.progress import RichProgress, StudyProgress
+    from lpae.study.progress import StudyProgress, progress_for
     from lpae.study.store import STORE_NAME
 
     again = {"workers": workers, "executor": executor, "ray_address": ray_address, "threads": threads}
@@ -78,7 +78,7 @@ def study_run(
             out = out if out is not None else Path("studies") / plan.name
             for note in plan.notes:
                 console.print(f"[yellow]note[/yellow]: {note}")
-            progress: StudyProgress = StudyProgress() if quiet else RichProgress()
+            progress: StudyProgress = StudyProgress() if quiet else progress_for()
             result = run_study(
                 plan,
                 out,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import shlex
-import sys
 import types
 import typing
 from collections.abc import Iterator
@@ -19,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lpae.cli.app import EXIT_DIVERGED, app, fail, flag, stop_interrupted
 from lpae.cli.show import console, metrics_table
 from lpae.config import Option, RunSpec, options, with_options
 from lpae.interrupt import Interrupted, interruptible
+from lpae.plain_progress import LineRate, clock
 
 if TYPE_CHECKING:
     from lpae.train import EpochCallback
@@ -32,17 +32,32 @@ if TYPE_CHECKING:
 
 @contextmanager
 def progress_bar(enabled: bool, epochs: int) -> Iterator[EpochCallback | None]:
-    """A rich bar advanced once per epoch with loss and samples/s; None when disabled."""
+    """Per-epoch progress: a rich bar on a terminal, plain lines otherwise (lpae.plain_progress), with
+    training and validation loss, samples/s and the time left; None when disabled (--quiet)."""
     if not enabled:
         yield None
         return
+    if not console.is_terminal:
+        rate = LineRate(epochs)
+
+        def on_line(record: dict[str, float]) -> None:
+            epoch = int(record["epoch"])
+            if rate.due(epoch):
+                losses = f"train {record['train_loss']:.5g}  val {record['val_loss']:.5g}"
+                console.print(
+                    f"epoch {epoch}/{epochs}  {losses}  {record['samples_per_s']:,.0f} samples/s  "
+                    f"{clock(rate.elapsed)} elapsed, {clock(rate.remaining(epoch))} left",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+        yield on_line
+        return
     columns = (
         TextColumn("epoch {task.completed}/{task.total}"),
-        BarColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TextColumn("val {task.fields[val]}"),
-        TextColumn("{task.fields[rate]} samples/s"),
-        TimeElapsedColumn(),
+        BarColumn(bar_width=12),
+        TextColumn("loss {task.fields[loss]} val {task.fields[val]}"),
+        TextColumn("{task.fields[rate]}/s"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
@@ -52,8 +67,8 @@ def progress_bar(enabled: bool, epochs: int) -> Iterator[EpochCallback | None]:
             bar.update(
                 task,
                 completed=int(record["epoch"]),
-                loss=f"{record['train_loss']:.5g}",
-                val=f"{record['val_loss']:.5g}",
+                loss=f"{record['train_loss']:.4g}",
+                val=f"{record['val_loss']:.4g}",
                 rate=f"{record['samples_per_s']:,.0f}",
             )
 
@@ -115,7 +130,7 @@ def train(**values: Any) -> None:
     spec = with_options(
         RunSpec(), {name: comma_list(settings[name], value) for name, value in values.items()}
     )
-    show = not quiet and sys.stdout.isatty()
+    show = not quiet
     try:
         with interruptible(), progress_bar(show, spec.train.epochs) as on_epoch:
             metrics = train_run(spec, out, overwrite=overwrite, resume=resume, on_epoch=on_epoch)
