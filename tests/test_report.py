@@ -249,7 +249,7 @@ def test_health_comes_first_and_the_verdict_marks_what_rests_on_flagged_runs(tmp
     health = markdown.split("## Training health")[1].split("\n## ")[0]
     assert f"| {HEAVY} | ae mlp 16-4 | all classes, clean | lp:p=1 |  | 3 of 3 |  |" in health
     assert f"| {HEAVY} | ae mlp 16-4 | contaminated 0.05 | lp:p=1 |  | 3 of 3 |  |" in health
-    assert "0 lose on their own metric, 9 under-trained, 0 unstable" in health
+    assert "0 lose on their own metric, 9 under-trained, 0 unstable, 0 with a learned shape" in health
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]
     heavy, gaussian = verdict.split(f"### {HEAVY}")[1].split("### ")[0], verdict.split(f"### {GAUSSIAN}")[1]
     note = "[Rests on flagged runs: lp:p=1 (under-trained).]"

@@ -7,7 +7,9 @@ store's ``health`` table (lpae.study.store); the tidy table (lpae.study.table) a
 
 Per run (lpae.metrics.health, from the validation-loss history): ``under_trained`` (the best
 validation loss still fell by more than 10% of its range over the last 20% of epochs) and
-``unstable`` (the last validation loss more than 10% of its range above the best). Runs trained
+``unstable`` (the last validation loss more than 10% of its range above the best); from its
+learned values, ``degenerate_fit`` (a learned shape or scale at the bound of its range,
+lpae.study.degenerate). Runs trained
 by this version carry them in metrics.json; for older runs they are computed from history.csv.
 
 Own-metric check (REFERENCES.md, "Non-convex losses need continuation"): a model trained under a
@@ -75,6 +77,7 @@ from lpae.data import Dataset, Preprocessor, load
 from lpae.metrics import history_health, reconstruct
 from lpae.metrics.latent import seeded_subset
 from lpae.runs import load_run, prepare_data
+from lpae.study.degenerate import degenerate_flags
 from lpae.study.store import Row, Store
 
 OWN_METRIC_TOLERANCE = 0.02
@@ -85,6 +88,14 @@ REASONS = {
     "own_metric_failure": "loses on its own metric",
     "under_trained": "under-trained",
     "unstable": "unstable",
+    "degenerate_fit": "fit at a bound",
+}
+# What a user can change for each reason (the report's health table).
+REMEDIES = {
+    "own_metric_failure": "more epochs; for a non-convex criterion a longer --continuation or a larger eps",
+    "under_trained": "more epochs, or a higher --lr with --schedule cosine",
+    "unstable": "a lower --lr, or --clip",
+    "degenerate_fit": "on quantized data, dequantize (a density's spike on the lattice); else fix the shape",
 }
 
 
@@ -349,6 +360,7 @@ def update_health(out: Path | str) -> dict[str, dict[str, Any]]:
         for member in members:
             found = flags.setdefault(member.row.run_id, {})
             found.update(history_flags(out, member.row))
+            found.update(degenerate_flags(member.row.metrics))
         store.set_health(flags)
     return flags
 

@@ -16,11 +16,11 @@ import pandas as pd
 
 from lpae.criteria import describe
 from lpae.metrics.health import TAIL_FRACTION, UNDER_TRAINED_FALL, UNSTABLE_RISE
-from lpae.study.health import OWN_METRIC_TOLERANCE, REASONS
+from lpae.study.health import OWN_METRIC_TOLERANCE, REASONS, REMEDIES
 from lpae.study.report.data import StudyData, has_value
 from lpae.study.report.page import Section, para, table
 
-FLAGS = tuple(REASONS)  # own_metric_failure, under_trained, unstable
+FLAGS = tuple(REASONS)  # own_metric_failure, under_trained, unstable, degenerate_fit
 
 
 def flag_column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -93,6 +93,12 @@ def flagged_rows(frame: pd.DataFrame) -> list[list[object]]:
             own += f" ({margin_text(str(criterion), first['own_metric_margin'])})"
         else:
             own = ""
+        degenerate = runs[flag_column(runs, "degenerate_fit")]
+        bound = ""
+        if len(degenerate):
+            detail = str(degenerate.iloc[0].get("degenerate_detail") or "")
+            bound = f"{len(degenerate)} of {len(runs)}" + (f" ({detail})" if detail else "")
+        remedies = [REMEDIES[name] for name in FLAGS if flag_column(runs, name).any()]
         rows.append(
             [
                 data,
@@ -102,6 +108,8 @@ def flagged_rows(frame: pd.DataFrame) -> list[list[object]]:
                 own,
                 seeds_text(runs, "under_trained"),
                 seeds_text(runs, "unstable"),
+                bound,
+                "; ".join(remedies),
             ]
         )
     return rows
@@ -126,7 +134,9 @@ def health_section(study: StudyData) -> Section:
             "failure. Under-trained: the best "
             f"validation loss still fell by more than {100 * UNDER_TRAINED_FALL:g}% of its range over the "
             f"last {100 * TAIL_FRACTION:g}% of epochs. Unstable: the last validation loss ended more than "
-            f"{100 * UNSTABLE_RISE:g}% of its range above its minimum."
+            f"{100 * UNSTABLE_RISE:g}% of its range above its minimum. At a bound: a learned shape or "
+            "scale ended at the edge of its range (no maximum-likelihood value inside it; on quantized "
+            "data, the density spike of Theis et al. 2016)."
         )
     )
     checked = frame[has_value(frame["own_metric"])] if "own_metric" in frame else frame.iloc[:0]
@@ -134,7 +144,8 @@ def health_section(study: StudyData) -> Section:
     summary = (
         f"{len(frame)} finished runs, {len(checked)} with an own metric checked: "
         f"{counts['own_metric_failure']} lose on their own metric, {counts['under_trained']} under-trained, "
-        f"{counts['unstable']} unstable."
+        f"{counts['unstable']} unstable, {counts['degenerate_fit']} with a learned shape or scale at "
+        "the bound of its range."
     )
     rows = flagged_rows(frame)
     if not rows:
@@ -148,7 +159,17 @@ def health_section(study: StudyData) -> Section:
     )
     section.add(
         table(
-            ["data", "model", "protocol", "criterion", "own metric", "under-trained runs", "unstable runs"],
+            [
+                "data",
+                "model",
+                "protocol",
+                "criterion",
+                "own metric",
+                "under-trained runs",
+                "unstable runs",
+                "fits at a bound",
+                "what to try",
+            ],
             rows,
         )
     )
