@@ -142,6 +142,7 @@ def test_each_grid_option_is_set_on_its_section(name: str) -> None:
         "image_size": 8,
         "val_fraction": 0.2,
         "test_fraction": 0.25,
+        "anomaly_rate": 0.2,
     }
     assert set(values) == set(options("grid")), "add the new grid option to this table"
     if values[name] is None:
@@ -177,6 +178,7 @@ def test_fused_grouping_reads_the_schema() -> None:
         "loss": "l1",
         "preprocess": "minmax",
         "contaminate": 0.1,
+        "anomaly_rate": 0.2,
         "corruption": None,
         "beta": 2.0,
         "kl_warmup": 1,

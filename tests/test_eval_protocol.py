@@ -74,7 +74,11 @@ def test_config_records_the_protocol_and_prepare_data_applies_it() -> None:
     y = dataset.y
     assert y is not None and prepared.all_train is not None
     assert set(y[prepared.train]) == {0, 1, 4} and set(y[prepared.val]) == {0, 1, 4}
-    assert set(y[prepared.test]) == set(range(10))
+    # the test split keeps every normal row and anomalies at 10% of its rows (the default rate)
+    assert config["data"]["anomaly_rate"] == 0.1
+    normal = np.isin(y[prepared.test], [0, 1, 4])
+    assert set(y[prepared.test[~normal]]) <= set(range(10)) - {0, 1, 4}
+    assert (~normal).sum() == round(0.1 / 0.9 * normal.sum())
     assert set(y[prepared.all_train]) == set(range(10)) and set(prepared.train) <= set(prepared.all_train)
     # preprocessing fitted on the clean normal training rows
     mean = np.asarray(config["data"]["preprocess"]["shift"]).reshape(dataset.shape)
@@ -103,7 +107,7 @@ def test_one_class_run_reports_anomaly_metrics_and_a_plain_run_does_not(tmp_path
     metrics = train_run(spec, tmp_path / "one-class")
     for key in ("anomaly_auroc", "anomaly_auprc", "anomaly_auroc_nll", "anomaly_auprc_nll"):
         assert 0.0 <= metrics[key] <= 1.0
-    assert metrics["anomaly_base_rate"] == pytest.approx(2 / 3, abs=0.05)
+    assert metrics["anomaly_base_rate"] == pytest.approx(0.1, abs=0.02)  # the default anomaly rate
     plain = train_run(RunSpec(data="iris", loss="lp:1", **TINY), tmp_path / "plain")
     assert not any(key.startswith("anomaly_") for key in plain)
     assert "knn_acc_l1" in metrics and "knn_acc_l1" in plain
@@ -134,10 +138,37 @@ def test_bad_protocol_options_are_one_line_and_write_nothing(
 def test_cli_records_both_options(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["train", "--data", "iris", "--hidden", "8", "--latent", "2", "--epochs", "1", "--quiet"]
-    result = runner.invoke(app, [*args, "--normal-classes", "2,0", "--contaminate", "0.1", "--out", str(out)])
+    protocol = ["--normal-classes", "2,0", "--contaminate", "0.1", "--anomaly-rate", "0.25"]
+    result = runner.invoke(app, [*args, *protocol, "--out", str(out)])
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())["data"]
     assert config["normal_classes"] == [0, 2] and config["contaminate"] == 0.1
+    assert config["anomaly_rate"] == 0.25
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["anomaly_auroc"] <= 1
-    assert metrics["anomaly_base_rate"] == pytest.approx(1 / 3, abs=0.05)
+    assert metrics["anomaly_base_rate"] == pytest.approx(0.25, abs=0.03)
+
+
+def test_anomaly_subsample_keeps_normals_and_a_seeded_fraction_of_anomalies() -> None:
+    from lpae.protocol import anomaly_subsample
+
+    labels = np.repeat(np.arange(10), 30)  # 300 rows, 10 classes
+    rows = np.arange(0, 300, 2)  # 150 test rows: 15 normal (class 0), 135 anomalies
+    kept = anomaly_subsample(rows, labels, [0], 0.2, seed=3)
+    assert np.all(np.diff(kept) > 0) and set(kept) <= set(rows)
+    assert (labels[kept] == 0).sum() == 15 and (labels[kept] != 0).sum() == round(0.25 * 15)
+    np.testing.assert_array_equal(kept, anomaly_subsample(rows, labels, [0], 0.2, seed=3))  # seeded
+    assert not np.array_equal(kept, anomaly_subsample(rows, labels, [0], 0.2, seed=4))
+    few = np.concatenate([np.arange(0, 30), [40]])  # 30 normal, 1 anomaly: kept as they are
+    np.testing.assert_array_equal(anomaly_subsample(few, labels, [0], 0.5, seed=0), few)
+    with pytest.raises(ValueError, match="anomaly rate must be a fraction in"):
+        anomaly_subsample(rows, labels, [0], 1.0, seed=0)
+
+
+def test_runs_written_before_the_anomaly_rate_keep_every_test_anomaly() -> None:
+    dataset = load("digits")
+    config = prepare_run(RunSpec(data="digits", normal_classes=(0,), **TINY), dataset)[0].to_json()
+    del config["data"]["anomaly_rate"]  # as written by 0.1
+    prepared = prepare_data(RunConfig.from_json(config), dataset)
+    assert set(dataset.y[prepared.test]) == set(range(10))
+    assert np.isin(dataset.y[prepared.test], [0]).mean() < 0.2  # anomalies are most of the test rows

@@ -270,7 +270,9 @@ def test_learned_values_at_their_bounds_are_degenerate_fits() -> None:
     from lpae.study.degenerate import bounds_hit, degenerate_flags
 
     assert bounds_hit({"learned_p": 1.3, "learned_df": 4.0, "learned_alpha": 1.0, "learned_scale": 0.2}) == []
-    hits = bounds_hit({"learned_p": 0.1003, "learned_alpha": 3.99, "learned_df": 0.1, "learned_scale": 0.00249})
+    hits = bounds_hit(
+        {"learned_p": 0.1003, "learned_alpha": 3.99, "learned_df": 0.1, "learned_scale": 0.00249}
+    )
     assert [hit.split()[0] for hit in hits] == ["learned_p", "learned_alpha", "learned_df", "learned_scale"]
     assert bounds_hit({"learned_p": 9.8})[0] == "learned_p 9.8 at its bound 10"
     assert bounds_hit({"learned_p": 0.104}) and not bounds_hit({"learned_p": 0.11})  # within 5% of 0.1

@@ -390,3 +390,19 @@ def test_known_answer_lines_and_the_summary_use_one_rule(tmp_path: Path) -> None
     assert "**PASS** robust criteria beat the L2 family on clean_l2" in heavy
     known = heavy.split("Known-answer checks")[1]
     assert " wins" not in known
+
+
+def test_fraction_intervals_stay_inside_zero_and_one() -> None:
+    near_one = summarize(np.array([0.999, 1.0, 0.997, 1.0]), fraction=True)
+    assert 0 < near_one.low <= near_one.mean <= near_one.high < 1
+    plain = summarize(np.array([0.999, 1.0, 0.997, 1.0]))
+    assert plain.high > 1  # what the plain t interval says, and why fractions need another
+    # mid-range, the logit interval is close to the plain one
+    mid, mid_plain = (summarize(np.array([0.48, 0.52, 0.50, 0.47]), fraction=f) for f in (True, False))
+    assert mid.low == pytest.approx(mid_plain.low, abs=0.005) and mid.high == pytest.approx(
+        mid_plain.high, abs=0.005
+    )
+    entries = leaderboard(
+        pd.DataFrame({"criterion": ["a"] * 3, "anomaly_auroc": [1.0, 0.999, 1.0]}), "anomaly_auroc", True
+    )
+    assert entries[0].summary.high < 1

@@ -303,6 +303,13 @@ class RunSpec:
         fused=FREE,
         faces={"cli"},
     )
+    anomaly_rate: float = setting(
+        0.1,
+        "one-class protocol: subsample the test split's anomalies to this fraction of its rows "
+        "(seeded by the split seed)",
+        fused=SHARED,
+        faces={"cli", "grid"},
+    )
 
     def __post_init__(self) -> None:
         from lpae.data import check_nan_policy
@@ -310,6 +317,8 @@ class RunSpec:
 
         check_nan_policy(self.nan)
         check_choice("preprocess", self.preprocess, ("auto", *METHODS))
+        if not (isinstance(self.anomaly_rate, int | float) and 0 < self.anomaly_rate < 1):
+            raise ValueError(f"anomaly rate must be a fraction in (0, 1), got {self.anomaly_rate}")
         if self.normal_classes is not None:
             object.__setattr__(self, "normal_classes", tuple(self.normal_classes))
 
@@ -450,6 +459,7 @@ class DataRecord:
     normal_classes: tuple[int, ...] | None = None
     contaminate: float = 0.0
     contaminate_seed: int = 0
+    anomaly_rate: float | None = None  # one-class test rows: None = every anomaly (configs before 0.2)
 
 
 @dataclass(frozen=True)

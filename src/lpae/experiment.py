@@ -51,7 +51,8 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     criterion = criteria.build(spec.loss, feature_shape=dataset.shape)
     method = default_method(criterion.support) if spec.preprocess == "auto" else spec.preprocess
     normal = check_normal_classes(spec.normal_classes, dataset.y, spec.data)
-    rows = split_rows(dataset, spec.split_seed, spec.val_fraction, spec.test_fraction, normal)
+    anomaly_rate = spec.anomaly_rate if normal is not None else None
+    rows = split_rows(dataset, spec.split_seed, spec.val_fraction, spec.test_fraction, normal, anomaly_rate)
     preprocessor = fit_preprocessor(dataset.x[rows.train], method)
     data = DataRecord(
         spec=spec.data,
@@ -68,6 +69,7 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
         normal_classes=normal,
         contaminate=check_fraction(spec.contaminate),
         contaminate_seed=spec.split_seed,
+        anomaly_rate=anomaly_rate,
     )
     model = spec.model.resolve(dataset.shape, dataset.info.get("image_shape"))
     config = RunConfig(data, str(criterion), model, spec.train, torch_version=torch.__version__)

@@ -34,7 +34,7 @@ from lpae import criteria
 from lpae.config import RunConfig
 from lpae.data import Dataset, Preprocessor, load, split_indices
 from lpae.models import Autoencoder, build_model
-from lpae.protocol import contaminate, normal_rows
+from lpae.protocol import anomaly_subsample, contaminate, normal_rows
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json")
 
@@ -117,14 +117,21 @@ def split_rows(
     val_fraction: float,
     test_fraction: float,
     normal_classes: Sequence[int] | None,
+    anomaly_rate: float | None = None,
 ) -> Rows:
-    """The seeded split of a data set (lpae.data.split_indices) and the one-class restriction."""
+    """The seeded split of a data set (lpae.data.split_indices) and the one-class restriction:
+    training and validation on the normal classes, and with an ``anomaly_rate`` the test rows'
+    anomalies subsampled to that fraction of them (lpae.protocol.anomaly_subsample, seeded by the
+    split seed; None: every test row, as runs written before 0.2 had)."""
     splits = split_indices(
         len(dataset.x), split_seed, dataset.y, val_fraction, test_fraction, dataset.test_rows
     )
     train = normal_rows(splits.train, dataset.y, normal_classes)
     val = normal_rows(splits.val, dataset.y, normal_classes)
-    return Rows(train, val, splits.test, splits.train)
+    test = splits.test
+    if normal_classes is not None and anomaly_rate is not None:
+        test = anomaly_subsample(test, dataset.y, normal_classes, anomaly_rate, split_seed)
+    return Rows(train, val, test, splits.train)
 
 
 def prepare_data(config: RunConfig, dataset: Dataset | None = None, rows: Rows | None = None) -> PreparedData:
@@ -135,7 +142,12 @@ def prepare_data(config: RunConfig, dataset: Dataset | None = None, rows: Rows |
         dataset = load(data.spec, nan=data.nan, image_size=data.image_size)
     if rows is None:
         rows = split_rows(
-            dataset, data.split_seed, data.val_fraction, data.test_fraction, data.normal_classes
+            dataset,
+            data.split_seed,
+            data.val_fraction,
+            data.test_fraction,
+            data.normal_classes,
+            data.anomaly_rate,
         )
     preprocessor = Preprocessor.from_json(data.preprocess)
     prepared = PreparedData(dataset, preprocessor, rows.train, rows.val, rows.test, all_train=rows.all_train)

@@ -25,10 +25,26 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from lpae.metrics.registry import ANOMALY, Metric, declare
 
 declare(
-    Metric("anomaly_auroc", "anomaly AUROC of the own loss", better="higher", groups=(ANOMALY,)),
-    Metric("anomaly_auprc", "anomaly AUPRC of the own loss", better="higher", groups=(ANOMALY,)),
-    Metric("anomaly_auroc_nll", "anomaly AUROC of the calibrated NLL", better="higher", groups=(ANOMALY,)),
-    Metric("anomaly_auprc_nll", "anomaly AUPRC of the calibrated NLL", better="higher", groups=(ANOMALY,)),
+    Metric(
+        "anomaly_auroc", "anomaly AUROC of the own loss", better="higher", groups=(ANOMALY,), fraction=True
+    ),
+    Metric(
+        "anomaly_auprc", "anomaly AUPRC of the own loss", better="higher", groups=(ANOMALY,), fraction=True
+    ),
+    Metric(
+        "anomaly_auroc_nll",
+        "anomaly AUROC of the calibrated NLL",
+        better="higher",
+        groups=(ANOMALY,),
+        fraction=True,
+    ),
+    Metric(
+        "anomaly_auprc_nll",
+        "anomaly AUPRC of the calibrated NLL",
+        better="higher",
+        groups=(ANOMALY,),
+        fraction=True,
+    ),
     Metric("anomaly_base_rate", "fraction of anomalies among the test rows (AUPRC of a random score)"),
 )
 

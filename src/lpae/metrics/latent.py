@@ -51,14 +51,20 @@ BLOCK_BYTES = 32 << 20  # one (block, N) float64 array of power sums
 SUBSET_SEED = 0
 
 declare(
-    Metric("knn_acc_l0.5", "latent kNN accuracy, L0.5 distance", better="higher", groups=(LATENT,)),
-    Metric("knn_acc_l1", "latent kNN accuracy, L1 distance", better="higher", groups=(LATENT,)),
-    Metric("knn_acc_l2", "latent kNN accuracy, L2 distance", better="higher", groups=(LATENT,)),
-    Metric("probe_acc", "latent linear-probe accuracy", better="higher", groups=(LATENT,)),
-    Metric("raw_knn_acc_l0.5", "raw-feature kNN accuracy, L0.5 distance", better="higher"),
-    Metric("raw_knn_acc_l1", "raw-feature kNN accuracy, L1 distance", better="higher"),
-    Metric("raw_knn_acc_l2", "raw-feature kNN accuracy, L2 distance", better="higher"),
-    Metric("raw_probe_acc", "raw-feature linear-probe accuracy", better="higher"),
+    Metric(
+        "knn_acc_l0.5", "latent kNN accuracy, L0.5 distance", better="higher", groups=(LATENT,), fraction=True
+    ),
+    Metric(
+        "knn_acc_l1", "latent kNN accuracy, L1 distance", better="higher", groups=(LATENT,), fraction=True
+    ),
+    Metric(
+        "knn_acc_l2", "latent kNN accuracy, L2 distance", better="higher", groups=(LATENT,), fraction=True
+    ),
+    Metric("probe_acc", "latent linear-probe accuracy", better="higher", groups=(LATENT,), fraction=True),
+    Metric("raw_knn_acc_l0.5", "raw-feature kNN accuracy, L0.5 distance", better="higher", fraction=True),
+    Metric("raw_knn_acc_l1", "raw-feature kNN accuracy, L1 distance", better="higher", fraction=True),
+    Metric("raw_knn_acc_l2", "raw-feature kNN accuracy, L2 distance", better="higher", fraction=True),
+    Metric("raw_probe_acc", "raw-feature linear-probe accuracy", better="higher", fraction=True),
 )
 
 

@@ -40,6 +40,7 @@ class Metric:
     unit: str = ""
     better: Literal["higher", "lower"] | None = None
     groups: tuple[str, ...] = ()
+    fraction: bool = False  # a value in [0, 1] (accuracy, AUC): the report's intervals stay inside it
 
     @property
     def ranked(self) -> bool:

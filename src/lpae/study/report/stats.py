@@ -1,7 +1,8 @@
 """Seed statistics for the report: mean and 95% interval per criterion, best and ties.
 
 The interval is Student's t interval of the mean over seeds, mean +- t_{0.975, n-1} s / sqrt(n)
-(scipy.stats.t), the usual choice for a handful of seeds. With one seed there is no interval;
+(scipy.stats.t), the usual choice for a handful of seeds; for fractions (accuracies, AUCs) it is
+taken on the logit scale and mapped back, so it stays inside [0, 1]. With one seed there is no interval;
 the report says so instead of pretending to know. Two criteria are *tied* when their intervals
 overlap; the best (by mean, in the metric's direction) and every criterion tied with it are marked.
 
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
+
+from lpae.metrics import registry
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,14 @@ class Summary:
         return self.low <= other.high and other.low <= self.high
 
 
-def summarize(values: np.ndarray | pd.Series) -> Summary:
+FRACTION_CLIP = 1e-3  # fractions of exactly 0 or 1 are read as this close to the edge on the logit scale
+
+
+def summarize(values: np.ndarray | pd.Series, fraction: bool = False) -> Summary:
+    """Mean and 95% t interval of the finite values. For a ``fraction`` (a value in [0, 1]: an
+    accuracy, an AUC) the interval is the t interval of the logits, logit(x) = log(x / (1 - x)),
+    mapped back, so that it stays inside (0, 1) (values clipped to [FRACTION_CLIP, 1 -
+    FRACTION_CLIP] first), and widened to contain the mean if needed; the mean stays x's."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
     n = len(x)
@@ -44,8 +54,14 @@ def summarize(values: np.ndarray | pd.Series) -> Summary:
     mean = float(x.mean())
     if n < 2:
         return Summary(n, mean, mean, mean)
-    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return Summary(n, mean, mean - half, mean + half)
+    t = float(stats.t.ppf(0.975, n - 1))
+    if not fraction:
+        half = t * float(x.std(ddof=1)) / math.sqrt(n)
+        return Summary(n, mean, mean - half, mean + half)
+    z = special.logit(np.clip(x, FRACTION_CLIP, 1 - FRACTION_CLIP))
+    half = t * float(z.std(ddof=1)) / math.sqrt(n)
+    low, high = (float(special.expit(z.mean() + sign * half)) for sign in (-1, 1))
+    return Summary(n, mean, min(low, mean), max(high, mean))
 
 
 @dataclass(frozen=True)
@@ -62,8 +78,10 @@ def leaderboard(
     """Criteria ranked by their mean of ``metric`` over seeds; best first, ties marked."""
     if metric not in frame or frame[metric].notna().sum() == 0:
         return []
+    known = registry.METRICS.get(metric)
+    fraction = known is not None and known.fraction
     summaries = [
-        (name, summarize(pd.to_numeric(group[metric], errors="coerce")))
+        (name, summarize(pd.to_numeric(group[metric], errors="coerce"), fraction))
         for name, group in frame.groupby(by, sort=False)
     ]
     summaries = [(name, s) for name, s in summaries if s.n > 0]
