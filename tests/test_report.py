@@ -364,6 +364,16 @@ def test_reports_open_cleanly_in_headless_chromium(rich_study: Path, tmp_path: P
                 "const v = document.getElementById('verdict'); return v && v.innerText"
             )
             assert verdict and "Verdict" in verdict
+            # The answer comes first: one sentence across data sets and one per data set.
+            first = driver.execute_script("return document.querySelector('section').id")
+            answer = driver.execute_script("return document.getElementById('answer').innerText")
+            assert first == "answer" and answer.index("Training health first") < answer.index(
+                "Reconstruction"
+            )
+            titles = {line.split(": ")[0] for line in answer.splitlines() if ": " in line}
+            data_sets = [GAUSSIAN, HEAVY] if out == rich_study else ["digits"]
+            assert all(name in titles for name in data_sets), answer
+            assert out != rich_study or "Across data sets: fewer than 3 data sets" in answer
             errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
             assert errors == []
         trained_page = (trained / "report.html").read_text()
