@@ -109,3 +109,20 @@ def test_encode_takes_the_posterior_mean(form: str) -> None:
 
     x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
     np.testing.assert_array_equal(encode(Encoder(), x), 2 * x[:, :2].numpy())
+
+
+def test_data_mode_analyses_a_bounded_subset_by_default_and_estimates_the_rest() -> None:
+    from lpae.cli.contrast import parse_max_points, subset_note
+    from lpae.contrast.data import DEFAULT_MAX_POINTS
+
+    assert parse_max_points(None) == DEFAULT_MAX_POINTS and parse_max_points("all") is None
+    assert parse_max_points("300") == 300
+    with pytest.raises(ValueError, match="--max-points must be a number of rows or all"):
+        parse_max_points("many")
+    sub = data_contrast("digits", (1.0,), n_neighbors=0, n_bootstrap=100, max_points=300, seed=0)
+    assert sub["n_points"] == 300 and sub["n_rows"] == 1797
+    assert sub["full_seconds_estimate"] == pytest.approx(sub["seconds"] * (1797 / 300) ** 2)
+    note = subset_note(sub)
+    assert note is not None and "subset of 300 of 1,797 rows" in note and "--max-points all" in note
+    every = data_contrast("digits", (1.0,), n_neighbors=0, n_bootstrap=100, max_points=None, seed=0)
+    assert every["n_points"] == 1797 and "full_seconds_estimate" not in every and subset_note(every) is None

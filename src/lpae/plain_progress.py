@@ -27,6 +27,17 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def duration(seconds: float) -> str:
+    """A rough duration in words: '17 s', '16 min', '2.5 h'."""
+    if not math.isfinite(seconds):
+        return "an unknown time"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class LineRate:
     """When to print the next line of a job of ``total`` steps (module docstring)."""
 

@@ -46,7 +46,11 @@ def contrast(
     ),
     fit_from: int | None = typer.Option(None, help="synthetic: fit exponents over d >= this (default: 10)"),
     preprocess: str | None = typer.Option(None, help="data: standard, minmax or none (default: standard)"),
-    max_points: int | None = typer.Option(None, help="data: analyse a random subset of this many rows"),
+    max_points: str | None = typer.Option(
+        None,
+        help="data: analyse a seeded random subset of this many rows, or all (default: 20000; every "
+        "row is compared with every other, so the time grows with the square of the rows)",
+    ),
     neighbors: int | None = typer.Option(
         None, help="data, latent: L nearest neighbours for class agreement; 0 skips it (default: 10)"
     ),
@@ -103,7 +107,7 @@ def contrast(
             preprocess="standard" if preprocess is None else preprocess,
             n_neighbors=10 if neighbors is None else neighbors,
             n_bootstrap=2000 if bootstrap is None else bootstrap,
-            max_points=max_points,
+            max_points=parse_max_points(max_points),
             seed=seed,
         )
     else:
@@ -116,12 +120,43 @@ def contrast(
         )
 
     show(report)
+    note = subset_note(report)
+    if note is not None:
+        console.print(note, highlight=False, soft_wrap=True)
     if json_path is not None:
         write_json(json_path, json_safe(report))
     if plot_path is not None:
         from lpae.contrast.plot import plot_report  # matplotlib only when a plot is asked for
 
         plot_report(report, plot_path)
+
+
+def parse_max_points(text: str | None) -> int | None:
+    """--max-points: a number of rows, all (None: every row), or the default subset size."""
+    from lpae.contrast.data import DEFAULT_MAX_POINTS
+
+    if text is None:
+        return DEFAULT_MAX_POINTS
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--max-points must be a number of rows or all, got {text!r}") from None
+
+
+def subset_note(report: dict[str, Any]) -> str | None:
+    """The one line saying a data-mode report analysed a subset, and what all rows would cost."""
+    estimate = report.get("full_seconds_estimate")
+    if estimate is None:
+        return None
+    from lpae.plain_progress import duration
+
+    return (
+        f"contrast: analysed a seeded random subset of {report['n_points']:,} of {report['n_rows']:,} "
+        f"rows in {report['seconds']:.1f} s; every row (--max-points all) would take about "
+        f"{duration(estimate)} (the cost grows with the square of the rows)"
+    )
 
 
 def json_safe(value: Any) -> Any:

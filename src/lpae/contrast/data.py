@@ -15,6 +15,7 @@ are fitted on all rows used, since nothing is trained here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,14 +45,20 @@ class Features:
     name: str
     x: np.ndarray
     y: np.ndarray | None
+    n_rows: int = 0  # rows of the data set before subsampling (0: as many as x)
+
+
+DEFAULT_MAX_POINTS = 20_000  # data mode's default subset: every row against every other is quadratic
 
 
 def dataset_features(
-    spec: str, preprocess: str = "standard", max_points: int | None = None, seed: int = 0
+    spec: str, preprocess: str = "standard", max_points: int | None = DEFAULT_MAX_POINTS, seed: int = 0
 ) -> Features:
-    """Load a data set by spec, flatten each sample, optionally subsample, then preprocess."""
+    """Load a data set by spec, flatten each sample, subsample (a seeded random subset of
+    ``max_points`` rows when there are more; None: every row), then preprocess."""
     dataset = load(spec)
     x = dataset.x.reshape(len(dataset.x), -1)
+    n_rows = len(x)
     y = dataset.y
     if max_points is not None:
         if max_points < 2:
@@ -60,7 +67,7 @@ def dataset_features(
             rows = np.sort(np.random.default_rng(seed).choice(len(x), max_points, replace=False))
             x, y = x[rows], None if y is None else y[rows]
     x = fit_preprocessor(x, preprocess).transform(x)
-    return Features(spec, x, y)
+    return Features(spec, x, y, n_rows)
 
 
 def summarize(values: np.ndarray) -> dict[str, Any]:
@@ -148,18 +155,31 @@ def data_contrast(
     preprocess: str = "standard",
     n_neighbors: int = 10,
     n_bootstrap: int = DEFAULT_BOOTSTRAP,
-    max_points: int | None = None,
+    max_points: int | None = DEFAULT_MAX_POINTS,
     seed: int = 0,
     backend: str | None = None,
 ) -> dict[str, Any]:
-    """Data mode on a data-set spec: the JSON report of ``lpae contrast --data SPEC``."""
+    """Data mode on a data-set spec: the JSON report of ``lpae contrast --data SPEC``.
+
+    By default at most DEFAULT_MAX_POINTS rows (a seeded random subset; ``max_points=None``: all):
+    every row is queried against every other, so the cost grows with the square of the rows.
+    The report's ``n_rows`` is the data set's row count, ``seconds`` the analysis' time, and, for
+    a subset, ``full_seconds_estimate`` that time scaled by (n_rows / n_points)^2."""
     features = dataset_features(spec, preprocess, max_points, seed)
+    started = time.perf_counter()
     analysis = analyse(features, ks, n_neighbors, n_bootstrap, seed, backend)
-    return {
+    seconds = time.perf_counter() - started
+    n_points, n_rows = len(features.x), features.n_rows or len(features.x)
+    report = {
         "mode": "data",
         "data": spec,
         "preprocess": preprocess,
         "seed": seed,
         "k": [k_json(k) for k in ks],
+        "n_rows": n_rows,
+        "seconds": seconds,
         **analysis.report,
     }
+    if n_points < n_rows:
+        report["full_seconds_estimate"] = seconds * (n_rows / n_points) ** 2
+    return report
