@@ -30,6 +30,7 @@ def value(spec: str, t: float) -> torch.Tensor:
         ("lp:0.3,eps=0", "lp:2"),
         ("lpnorm:0.5", "lpnorm:2"),
         ("gennorm:p=0.5,scale=1", "gennorm:p=2,scale=1"),
+        ("laplace:scale=1", "gennorm:p=2,scale=1"),  # gennorm's p = 1, continued as lp:1 is
         ("barron:alpha=0", "barron:alpha=2"),
         ("barron:alpha=-2,c=0.5", "barron:alpha=2,c=0.5"),
         ("barron_nll:alpha=0.5,scale=1", "barron_nll:alpha=2,scale=1"),
@@ -60,7 +61,7 @@ def test_student_t_df_moves_geometrically_from_nearly_gaussian() -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["lp:2", "lp:1.5", "huber", "l1l2", "charbonnier", "logcosh", "gaussian", "laplace", "gennorm",
+    ["lp:2", "lp:1.5", "huber", "l1l2", "charbonnier", "logcosh", "gaussian", "gennorm",
      "gennorm:p=1.5", "barron:alpha=1.5", "student_t", "student_t:df=200", "cbernoulli", "lpnorm:2"],
 )  # fmt: skip
 def test_convex_and_freely_learned_criteria_have_no_schedule(spec: str) -> None:
