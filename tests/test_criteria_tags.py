@@ -59,7 +59,10 @@ def test_unknown_criteria_are_refused_by_describe_and_other_in_the_verdict() -> 
     assert criterion_family("nosuch:1") == "other"
 
 
-def test_losses_listing_reads_the_class_tags() -> None:
+def test_losses_listing_reads_the_class_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lpae.cli.show import console
+
+    monkeypatch.setattr(console, "width", 200)  # every column (at 80 the detail columns give way)
     result = CliRunner().invoke(app, ["losses"])
     assert result.exit_code == 0, result.output
     rows = [[cell.strip() for cell in line.split("│")[1:4]] for line in result.output.splitlines()]

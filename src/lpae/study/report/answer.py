@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scikit_posthocs
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -177,6 +176,8 @@ def judge_across(groups: Sequence[tuple[str, pd.DataFrame]], metric: str) -> Acr
     friedman_p = float(stats.friedmanchisquare(*(means[c].to_numpy() for c in means.columns)).pvalue)
     nemenyi = None
     if friedman_p < ALPHA:
+        import scikit_posthocs  # here, not at import: it imports pyplot (and seaborn) when loaded
+
         nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(ranks.to_numpy())
         nemenyi.index = nemenyi.columns = list(means.columns)
     return Across(ranks, friedman_p, nemenyi)
@@ -206,6 +207,8 @@ def across_sentence(metric: str, judged: Across, notes: dict[str, list[str]]) ->
 
 def cd_diagram(average: pd.Series, nemenyi: pd.DataFrame, metric: str, n_sets: int) -> str:
     """The critical-difference diagram (scikit-posthocs), as a PNG data URI."""
+    import scikit_posthocs
+
     figure = Figure(figsize=(8, 0.3 * len(average) + 1.4))
     axes = figure.subplots()
     scikit_posthocs.critical_difference_diagram(average, nemenyi, ax=axes)
