@@ -52,7 +52,7 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     method = default_method(criterion.support) if spec.preprocess == "auto" else spec.preprocess
     normal = check_normal_classes(spec.normal_classes, dataset.y, spec.data)
     rows = split_rows(dataset, spec.split_seed, spec.val_fraction, spec.test_fraction, normal)
-    preprocessor = fit_preprocessor(dataset.x[rows.train], method)
+    preprocessor = fit_preprocessor(dataset.x[rows.train], method, dataset.quantization)
     data = DataRecord(
         spec=spec.data,
         name=dataset.name,

@@ -5,7 +5,9 @@ known extension, or names a file or folder on disk that is not a registered data
 registered name wins: write ``./digits`` for a folder called digits). A path that contains ':'
 is not supported, since ':' starts the options.
 
-Options: ``label=COLUMN`` (csv, tsv, parquet) or ``label=ARRAY`` (npz); ``key=ARRAY`` (npz).
+Options: ``label=COLUMN`` (csv, tsv, parquet) or ``label=ARRAY`` (npz); ``key=ARRAY`` (npz);
+``quantized=auto|none|STEP`` (every format): the lattice the values lie on, detected by default
+(lpae.data.quantization).
 
 | path | reader | reads |
 |---|---|---|
@@ -44,9 +46,14 @@ from lpae.data.dataset import Dataset
 from lpae.data.delimited import read_csv, read_tsv
 from lpae.data.folder import read_image_folder
 from lpae.data.idx import is_idx_name, read_idx
+from lpae.data.quantization import QUANTIZED_HELP, QUANTIZED_OPTION
 from lpae.spec import parse
 
-OPTIONS = {"label": "label column or array", "key": "array in an .npz file"}  # the fields of FileOptions
+OPTIONS = {  # the fields of FileOptions
+    "label": "label column or array",
+    "key": "array in an .npz file",
+    QUANTIZED_OPTION: QUANTIZED_HELP,
+}
 FOLDER = "folder"  # FORMATS key of a folder; every other key but IDX is a suffix, with its dot
 IDX = "idx"  # FORMATS key of IDX files, found by name (train-images-idx3-ubyte.gz has no one suffix)
 
@@ -68,14 +75,14 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    ".csv": Format("csv", read_csv, ("label",)),
-    ".tsv": Format("tsv", read_tsv, ("label",)),
-    ".parquet": Format("parquet", read_parquet, ("label",)),
-    ".pq": Format("parquet", read_parquet, ("label",)),
-    ".npy": Format("npy", read_npy),
-    ".npz": Format("npz", read_npz, ("label", "key")),
-    IDX: Format("IDX (.idx, -idx3-ubyte, optionally .gz)", read_idx),
-    FOLDER: Format("a folder of PNG/JPEG images", read_image_folder),
+    ".csv": Format("csv", read_csv, ("label", QUANTIZED_OPTION)),
+    ".tsv": Format("tsv", read_tsv, ("label", QUANTIZED_OPTION)),
+    ".parquet": Format("parquet", read_parquet, ("label", QUANTIZED_OPTION)),
+    ".pq": Format("parquet", read_parquet, ("label", QUANTIZED_OPTION)),
+    ".npy": Format("npy", read_npy, (QUANTIZED_OPTION,)),
+    ".npz": Format("npz", read_npz, ("label", "key", QUANTIZED_OPTION)),
+    IDX: Format("IDX (.idx, -idx3-ubyte, optionally .gz)", read_idx, (QUANTIZED_OPTION,)),
+    FOLDER: Format("a folder of PNG/JPEG images", read_image_folder, (QUANTIZED_OPTION,)),
 }
 
 
@@ -92,8 +99,9 @@ def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> D
             f"{path}: unknown file type {path.suffix or '(no extension)'!r}; lpae reads {known_formats()}"
         )
     reject_options(path, options, file_format.options)
-    raw = file_format.read(path, FileOptions(options.get("label"), options.get("key"), image_size))
-    return to_dataset(raw, str(path), nan)
+    quantized = options.get(QUANTIZED_OPTION)
+    raw = file_format.read(path, FileOptions(options.get("label"), options.get("key"), image_size, quantized))
+    return to_dataset(raw, str(path), nan, quantized)
 
 
 def looks_like_path(name: str, registered: bool) -> bool:
