@@ -54,6 +54,7 @@ from lpae.checkpoint import (
 )
 from lpae.config import DEVICES, TrainSettings
 from lpae.criteria import continuation
+from lpae.dequantize import DEQUANTIZE_SEED_OFFSET, dequantizer
 from lpae.models import Autoencoder, GroupOfOne
 
 NOISE_SEED_OFFSET = 1
@@ -136,8 +137,10 @@ def train_epoch(
     shuffle: torch.Generator,
     noise: torch.Generator | None,
     kl_weight: float,
+    dequantize: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
-    """One pass over x_train in a fresh order; returns the mean training objective as a tensor."""
+    """One pass over x_train in a fresh order; returns the mean training objective as a tensor.
+    ``dequantize``: noise added to each batch (lpae.dequantize)."""
     n_samples = len(x_train)
     order = torch.randperm(n_samples, generator=shuffle).to(x_train.device)
     shuffled = x_train[order]  # (N, *shape): one gather, then contiguous slices
@@ -145,6 +148,8 @@ def train_epoch(
     loss_sum = torch.zeros((), dtype=torch.float64, device=x_train.device)
     for start in range(0, n_samples, settings.batch_size):
         xb = shuffled[start : start + settings.batch_size]
+        if dequantize is not None:
+            xb = dequantize(xb)
         loss = train_step(model, optimizer, xb, noise, kl_weight, settings.clip)
         loss_sum.add_(loss, alpha=len(xb))
     return loss_sum / n_samples
@@ -278,12 +283,15 @@ def fit(
     settings: TrainSettings,
     checkpoint: Path | None = None,
     on_epoch: EpochCallback | None = None,
+    bin_width: Tensor | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on x_train (N, *shape); validate on x_val each epoch.
 
     The model ends on the training device (``settings.device``) holding its best weights.
     ``on_epoch`` receives, after each epoch, its history record plus ``epochs`` and
     ``samples_per_s`` (training samples per second of that epoch, validation excluded).
+    ``bin_width`` (shape of one sample): train on uniformly dequantized batches (lpae.dequantize),
+    noise from a generator seeded with seed + DEQUANTIZE_SEED_OFFSET.
     """
     device = resolve_device(settings.device)
     model.to(device)
@@ -292,6 +300,12 @@ def fit(
     shuffle = torch.Generator().manual_seed(settings.seed)
     noise = torch.Generator(device=device).manual_seed(settings.seed + NOISE_SEED_OFFSET)
     generators = {"shuffle": shuffle, "noise": noise}
+    dequantize = None
+    if bin_width is not None:
+        generators["dequantize"] = torch.Generator(device=device).manual_seed(
+            settings.seed + DEQUANTIZE_SEED_OFFSET
+        )
+        dequantize = dequantizer(bin_width.to(device), generators["dequantize"])
     result = TrainResult()
     progress = Progress()
     best = snapshot(model)
@@ -307,7 +321,9 @@ def fit(
         epoch_started = time.perf_counter()
         model.criterion.anneal(epoch_progress(settings, epoch))  # continuation: surrogate, then target
         train_loss = float(
-            train_epoch(model, optimizer, x_train, settings, shuffle, noise, model.kl_weight(epoch))
+            train_epoch(
+                model, optimizer, x_train, settings, shuffle, noise, model.kl_weight(epoch), dequantize
+            )
         )
         model.criterion.anneal(1.0)  # validation, best epoch and metrics see the target criterion
         samples_per_s = len(x_train) / max(time.perf_counter() - epoch_started, 1e-9)

@@ -14,7 +14,8 @@ per member, same files, one metrics dict per member in order. It falls back to t
 members one after another with lpae.experiment.train_run (same results, no ``fused`` mark) when
 the architecture is convolutional (decided once the data are loaded: arch auto on images), when
 a member's model is one the stacked model cannot batch exactly (lpae.fused.stacked.batch_problem:
-a model kind with other layers, or with parameters outside its networks and criterion), or when
+a model kind with other layers, or with parameters outside its networks and criterion), when a
+member trains on dequantized data (lpae.dequantize: its noise is drawn by lpae.train), or when
 there is only one member.
 """
 
@@ -155,6 +156,8 @@ def train_group(
             prepared[key] = (data, data.tensor("train"), data.tensor("val"))
         configs.append(config)
         member_data.append(prepared[key])
+    if any(config.train.dequantize == "on" for config in configs):  # drawn per run (lpae.dequantize)
+        return sequential(specs, paths, overwrite)
     x_trains = [train for _, train, _ in member_data]
     x_vals = [val for _, _, val in member_data]
     models = [init_model(config, spec.train.seed) for config, spec in zip(configs, specs, strict=True)]
