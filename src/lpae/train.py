@@ -17,8 +17,9 @@ training loss, so that convergence speed compares across losses.
 
 Randomness, all from ``settings.seed``: shuffling uses a CPU generator seeded with seed; the
 model's noise (DAE corruption, VAE reparameterisation) a generator on the training device seeded
-with seed + 1; validation noise one seeded with seed + 2. Same seed and settings give identical
-results on the CPU.
+with seed + 1; validation noise one seeded with seed + 2; dequantization noise (``bin_width``,
+lpae.dequantize) one seeded with seed + 3. Same seed and settings give identical results on the
+CPU.
 
 ``fit`` returns a :class:`TrainResult` whose ``status`` is "done" or "diverged" (a non-finite
 training or validation loss); it never raises for divergence, and it always leaves the model
