@@ -107,3 +107,25 @@ def test_calibrated_own_scale_maximises_the_bins_likelihood() -> None:
         fixed = own_sample_nll(build(f"laplace:scale={scale}"), xt, out, lower, upper)
         assert fixed is not None
         assert calibrated.mean() <= fixed.mean() + 1e-9
+
+
+def test_evaluation_on_other_data_uses_that_data_s_lattice(tmp_path) -> None:
+    """A run's own split uses the lattice in its config.json; ``evaluate(run, data=...)`` that of
+    the other data set (here the same digits saved as .npy, declared continuous)."""
+    from lpae.config import ModelSettings, RunSpec, TrainSettings
+    from lpae.data import load
+    from lpae.experiment import train_run
+    from lpae.metrics import evaluate
+
+    settings = TrainSettings(epochs=1, checkpoint_every=0)
+    own = train_run(
+        RunSpec(data="digits", model=ModelSettings(hidden=(8,), latent=2), train=settings), tmp_path / "r"
+    )
+    assert own["nll_quantized_fraction"] == 1.0 and own["nll_gennorm_bpd"] >= 0
+    pixels = load("digits").x.copy()
+    pixels[0, pixels.max(axis=0) == 0] = 1  # no constant column, so the file keeps all 64
+    np.save(tmp_path / "digits.npy", pixels)
+    continuous = evaluate(tmp_path / "r", data=f"{tmp_path / 'digits.npy'}:quantized=none")
+    assert "nll_quantized_fraction" not in continuous
+    detected = evaluate(tmp_path / "r", data=str(tmp_path / "digits.npy"))  # integers: detected
+    assert detected["nll_quantized_fraction"] == 1.0
