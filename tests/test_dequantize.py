@@ -66,9 +66,9 @@ def tiny(loss: str, **train: object) -> RunSpec:
 
 
 def test_runs_record_the_resolved_setting_and_repeat_exactly(tmp_path: Path) -> None:
-    first = train_run(tiny("gaussian"), tmp_path / "a")
-    again = train_run(tiny("gaussian"), tmp_path / "b")
-    plain = train_run(tiny("gaussian", dequantize="off"), tmp_path / "c")
+    first = train_run(tiny("gaussian", dequantize="auto"), tmp_path / "a")
+    again = train_run(tiny("gaussian", dequantize="auto"), tmp_path / "b")
+    plain = train_run(tiny("gaussian"), tmp_path / "c")  # the default: off
     assert json.loads((tmp_path / "a" / "config.json").read_text())["train"]["dequantize"] == "on"
     assert json.loads((tmp_path / "c" / "config.json").read_text())["train"]["dequantize"] == "off"
     assert first["nll_own_bpd"] == again["nll_own_bpd"]  # seeded noise: the same run twice
@@ -78,7 +78,7 @@ def test_runs_record_the_resolved_setting_and_repeat_exactly(tmp_path: Path) -> 
 def test_dequantized_nll_bounds_the_discrete_nll_on_the_same_model(tmp_path: Path) -> None:
     """Theis et al. 2016: -log P(bin) <= E_u[-log p(x + u)] + log(1 / delta) per element (Jensen),
     on a trained model's test split, in the model's space (bin widths delta_j there)."""
-    train_run(tiny("gaussian"), tmp_path / "run")
+    train_run(tiny("gaussian", dequantize="on"), tmp_path / "run")
     run = load_run(tmp_path / "run")
     prepared = prepare_data(run.config)
     x = prepared.tensor("test").to(torch.float64)
@@ -100,7 +100,10 @@ def test_dequantized_nll_bounds_the_discrete_nll_on_the_same_model(tmp_path: Pat
 
 
 def test_fused_training_leaves_dequantized_runs_to_the_solo_trainer(tmp_path: Path) -> None:
-    specs = [tiny("gaussian"), dataclasses.replace(tiny("gaussian"), train=TrainSettings(epochs=2, seed=1))]
+    specs = [
+        tiny("gaussian", dequantize="on"),
+        dataclasses.replace(tiny("gaussian"), train=TrainSettings(epochs=2, seed=1, dequantize="on")),
+    ]
     train_group(specs, [tmp_path / "a", tmp_path / "b"])
     saved = json.loads((tmp_path / "a" / "config.json").read_text())
     assert "fused" not in saved and saved["train"]["dequantize"] == "on"  # trained alone

@@ -207,12 +207,11 @@ class TrainSettings:
         absent=0.0,
     )
     dequantize: str = setting(
-        "auto",
+        "off",
         "uniform noise within each value's bin added to every training batch on quantized data "
-        "(lpae.dequantize): auto (on for likelihoods on the real line), on or off",
+        "(lpae.dequantize): off, on, or auto (on for likelihoods on the real line)",
         fused=FREE,
         faces={"cli", "grid"},
-        absent="off",
     )
     checkpoint_every: int = setting(
         1,
