@@ -46,6 +46,14 @@ log-Jacobian of the preprocessing per element, over ln 2.
   (split_scale), held fixed while the chunks are scored. Refitting it per chunk, as before,
   made the bound depend on the chunk size (and jointly over the k importance samples, on k).
 
+Quantized data (lpae.data.quantization; the run's lattice in the model's space is in its
+config.json): ``nll_own_bpd`` and ``nll_gennorm_bpd`` score each quantized value's bin,
+P = F(upper) - F(lower), instead of the density at the value, with the yardstick's p and alpha
+(and a calibrated own scale) fitted by maximising that likelihood (lpae.metrics.discrete), so a
+scale collapsing onto the lattice cannot win (Theis et al. 2016); ``nll_quantized_fraction`` is
+the share of elements scored so. Own criteria without a CDF (cbernoulli, beta, barron_nll), the
+VAE bounds and the shape fits keep densities.
+
 Keys are absent where they cannot be computed: every residual exactly 0 (a perfect
 reconstruction has no finite calibrated NLL and no shape to fit).
 """
