@@ -11,7 +11,8 @@ Continuous features keep their densities.
 - :func:`own_sample_nll`: the run's own criterion, for the families with a CDF (gaussian,
   laplace, gennorm, student_t: :data:`lpae.criteria.discrete.LOG_CDF_LEFT`), every scale mode;
   a ``scale=calibrated`` criterion gets the scale that maximises the likelihood of the split's
-  bins (bounded Brent on log s), not the continuous ML scale, which a spike can drive to 0.
+  bins (bounded Brent on log s, on a seeded subsample of at most DISCRETE_FIT_ELEMENTS
+  elements), not the continuous ML scale, which a spike can drive to 0.
   Criteria without a CDF (cbernoulli, beta, barron_nll) return None: their densities stay.
 - :func:`gennorm_yardstick`: the calibrated generalized normal of ``nll_gennorm_bpd`` with shape
   p and scale alpha both fitted by maximising the discrete likelihood (Nelder-Mead on
@@ -89,12 +90,27 @@ def own_sample_nll(
             lambda m: element_nll(family, r[m], log_s[m], lower[m], upper[m], shape), density, quantized
         )
 
-    if criterion.scale.mode == "calibrated":
+    if criterion.scale.mode == "calibrated":  # one scale: fitted on a seeded subsample of elements
         start = float(criterion.log_ml_scale(residual))
         widths = (upper - lower)[quantized & np.isfinite(upper - lower)]
         widest = math.log(float(widths.max())) if widths.size else start
+        pick = fit_elements(r.size)
+        fit_r, fit_low, fit_high = (a.reshape(-1)[pick] for a in (r, lower, upper))
+        fit_residual = torch.from_numpy(fit_r)
+
+        def fit_nll(v: float) -> float:
+            log_s = torch.tensor(v, dtype=torch.float64)
+            density = criterion.element_nll(fit_residual, log_s).to(torch.float64).numpy()
+            return float(
+                mixed_nll(
+                    lambda m: element_nll(family, fit_r[m], v, fit_low[m], fit_high[m], shape),
+                    density,
+                    fit_high > fit_low,
+                ).mean()
+            )
+
         best = minimize_scalar(
-            lambda v: float(nll_at(torch.tensor(v, dtype=torch.float64)).mean()),
+            fit_nll,
             bounds=(min(start, widest) - LOG_SCALE_REACH, max(start, widest) + LOG_SCALE_REACH),
             method="bounded",
             options={"xatol": 1e-7},
@@ -105,6 +121,13 @@ def own_sample_nll(
         log_scale = criterion.scale.log_scale(residual, raw, criterion.log_ml_scale).to(torch.float64)
     elements = nll_at(log_scale)
     return elements.reshape(len(elements), -1).sum(axis=1)
+
+
+def fit_elements(size: int) -> np.ndarray:
+    """Indices of at most DISCRETE_FIT_ELEMENTS of ``size`` flat elements, seeded, sorted."""
+    if size <= DISCRETE_FIT_ELEMENTS:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(SUBSAMPLE_SEED).choice(size, DISCRETE_FIT_ELEMENTS, replace=False))
 
 
 def gennorm_density(residual: np.ndarray, p: float, log_alpha: float) -> np.ndarray:
@@ -129,11 +152,7 @@ def gennorm_yardstick(
     """(p, alpha, mean NLL per element in nats) of the discrete-ML generalized normal (module
     docstring), residuals r = x_hat - x with bin offsets from x, all flattened alike."""
     r, low, high = (np.asarray(a, np.float64).reshape(-1) for a in (residual, lower, upper))
-    rows = np.arange(r.size)
-    if r.size > DISCRETE_FIT_ELEMENTS:
-        rows = np.sort(
-            np.random.default_rng(SUBSAMPLE_SEED).choice(r.size, DISCRETE_FIT_ELEMENTS, replace=False)
-        )
+    rows = fit_elements(r.size)
     fit_r, fit_low, fit_high = r[rows], low[rows], high[rows]
 
     def objective(theta: np.ndarray) -> float:
