@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -100,13 +99,16 @@ def test_dequantized_nll_bounds_the_discrete_nll_on_the_same_model(tmp_path: Pat
 
 
 def test_fused_training_leaves_dequantized_runs_to_the_solo_trainer(tmp_path: Path) -> None:
-    specs = [
-        tiny("gaussian", dequantize="on"),
-        dataclasses.replace(tiny("gaussian"), train=TrainSettings(epochs=2, seed=1, dequantize="on")),
-    ]
-    train_group(specs, [tmp_path / "a", tmp_path / "b"])
-    saved = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert "fused" not in saved and saved["train"]["dequantize"] == "on"  # trained alone
+    specs = [tiny("lp:2"), tiny("gaussian", dequantize="on"), tiny("l1")]
+    outs = [tmp_path / name for name in ("a", "b", "c")]
+    metrics = train_group(specs, outs)
+    saved = [json.loads((out / "config.json").read_text()) for out in outs]
+    assert "fused" not in saved[1] and saved[1]["train"]["dequantize"] == "on"  # trained alone
+    assert saved[0]["fused"] and saved[2]["fused"] and saved[0]["group"] == saved[2]["group"]
+    alone = train_run(specs[1], tmp_path / "again")  # as train_run would, in order
+    assert {k: v for k, v in metrics[1].items() if k != "train_seconds"} == {
+        k: v for k, v in alone.items() if k != "train_seconds"
+    }
     model = build_model((64,), ModelSettings(hidden=(8,), latent=2).resolve((64,)), build("gaussian"))
     x = torch.zeros(10, 64)
     with pytest.raises(ValueError, match=r"member\(s\) \[0\] train on dequantized data"):
