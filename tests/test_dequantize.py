@@ -113,3 +113,43 @@ def test_fused_training_leaves_dequantized_runs_to_the_solo_trainer(tmp_path: Pa
     x = torch.zeros(10, 64)
     with pytest.raises(ValueError, match=r"member\(s\) \[0\] train on dequantized data"):
         fit_group([model], [x], [x], [TrainSettings(epochs=1, dequantize="on")])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_dequantized_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """The noise generator is checkpointed with the others (lpae.checkpoint)."""
+    from lpae.train import fit
+
+    x = torch.from_numpy(load("digits").x[:300] / 16.0)
+    width = torch.full((64,), 1 / 16.0)
+    settings = TrainSettings(epochs=4, batch_size=64, checkpoint_every=1)
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_model((64,), ModelSettings(hidden=(8,), latent=2).resolve((64,)), build("gaussian"))
+
+    straight = model()
+    fit(straight, x[:200], x[200:], settings, bin_width=width)
+
+    def stop_after_two(record: dict) -> None:
+        if record["epoch"] == 2:
+            raise Interrupt
+
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(Interrupt):
+        fit(
+            model(),
+            x[:200],
+            x[200:],
+            settings,
+            checkpoint=checkpoint,
+            on_epoch=stop_after_two,
+            bin_width=width,
+        )
+    resumed = model()
+    fit(resumed, x[:200], x[200:], settings, checkpoint=checkpoint, bin_width=width)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
