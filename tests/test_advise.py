@@ -14,6 +14,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from lpae.advise import (
+    LP_RANGE,
     advise,
     decide,
     feature_scale_gap,
@@ -24,7 +25,8 @@ from lpae.advise import (
 )
 from lpae.cli import app
 from lpae.criteria import normalize
-from lpae.data import Dataset
+from lpae.data import Dataset, Quantization
+from lpae.metrics.likelihood import per_feature_scaled
 
 runner = CliRunner()
 QUICK = {"epochs": 30}
@@ -74,12 +76,32 @@ def test_residual_shapes_match_scipy_fits() -> None:
     r = residuals("laplace")
     found = fit_residuals(r)
     sample = r.ravel()
-    assert found["p"] == pytest.approx(stats.gennorm.fit(sample, floc=0)[0], rel=1e-3)
-    assert found["df"] == pytest.approx(stats.t.fit(sample, floc=0)[0], rel=1e-3)
+    scaled = per_feature_scaled(r).ravel()  # each feature by its own scale, as lpae eval fits them
+    assert found["p"] == pytest.approx(stats.gennorm.fit(scaled, floc=0)[0], rel=1e-3)
+    assert found["df"] == pytest.approx(stats.t.fit(scaled, floc=0)[0], rel=1e-3)
     # the per-row NLLs are the family's densities at the fitted scales
     b = found["fits"]["laplace"].scale
     assert b == pytest.approx(np.mean(np.abs(sample)))
     np.testing.assert_allclose(found["rows"]["laplace"], -stats.laplace.logpdf(r, scale=b).mean(axis=1))
+
+
+def test_on_quantized_data_the_families_score_bins_and_a_spike_does_not_decide() -> None:
+    """Integer data reconstructed exactly in 70% of the elements, off by whole steps otherwise:
+    the continuous fits read a spike (p far below 0.8, a scale near 0, a negative NLL); scored by
+    bin probabilities every NLL is >= 0 and the scale no longer collapses."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 17, size=(400, 16)).astype(np.float64)
+    off = rng.integers(-2, 3, size=x.shape) * (rng.random(x.shape) > 0.7)
+    r = off + rng.normal(size=x.shape) * np.where(off == 0, 1e-6, 0.2)  # a spike at 0
+    continuous = fit_residuals(r)
+    assert continuous["p"] < LP_RANGE[0] and continuous["fits"]["gennorm"].nll < 0  # the trap
+    grid = Quantization.uniform((16,), 1.0, 0.0, 16.0)
+    binned = fit_residuals(r, grid.bin_offsets(x))
+    assert binned["binned"]
+    assert all(fit.nll >= 0 for fit in binned["fits"].values())
+    assert binned["fits"]["gennorm"].scale > 1e-3  # no collapse (the continuous fit: 4e-18)
+    assert binned["p"] == binned["fits"]["gennorm"].shape  # p is the discrete fit's
+    assert "quantized data: likelihoods of the bins" in decide(binned)[2][0]
 
 
 def test_outlier_share_counts_gross_rows() -> None:

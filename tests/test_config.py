@@ -135,6 +135,7 @@ def test_each_grid_option_is_set_on_its_section(name: str) -> None:
         "criterion_lr": 0.05,
         "normalize": "none",
         "continuation": 0.25,
+        "dequantize": "off",
         "checkpoint_every": 0,
         "device": "cpu",
         "preprocess": "minmax",
@@ -193,6 +194,7 @@ def test_fused_grouping_reads_the_schema() -> None:
         "criterion_lr": 0.05,
         "normalize": "none",
         "continuation": 0.2,
+        "dequantize": "on",
         "checkpoint_every": 0,
     }
     assert set(different) == set(SETTINGS), "add the new setting to this table"
@@ -254,12 +256,15 @@ def test_an_unreadable_config_names_its_version() -> None:
 
 def test_a_run_written_by_lpae_0_1_0_loads_and_evaluates_as_it_did() -> None:
     """tests/data/run-0.1.0: a one-class VAE run on iris written by lpae 0.1.0 (before the schema)."""
+    from lpae.data import Preprocessor
     from lpae.metrics import evaluate
     from lpae.runs import load_run
 
     run = load_run(Path(__file__).parent / "data" / "run-0.1.0")
     assert run.config.model.model == "vae" and run.config.data.normal_classes == (0, 1)
     assert run.config.train.continuation == 0.0  # what 0.1.0 did: no continuation
+    assert run.config.train.dequantize == "off"  # nor dequantization
+    assert Preprocessor.from_json(run.config.data.preprocess).quantization is None  # densities, as then
     metrics = evaluate(run)
     for key in ("recon_l2", "nll_gennorm_bpd", "anomaly_auroc", "probe_acc"):
         assert metrics[key] == pytest.approx(run.metrics[key], rel=1e-6), key

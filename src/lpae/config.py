@@ -59,6 +59,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine")
 NORMALIZATIONS = ("energy", "none")
 DEVICES = ("auto", "cpu", "cuda")
+DEQUANTIZE_MODES = ("auto", "on", "off")
 
 
 def setting(
@@ -221,6 +222,13 @@ class TrainSettings:
         fused=FREE,
         absent=0.0,
     )
+    dequantize: str = setting(
+        "off",
+        "uniform noise within each value's bin added to every training batch on quantized data "
+        "(lpae.dequantize): off, on, or auto (on for likelihoods on the real line)",
+        fused=FREE,
+        faces={"cli", "grid"},
+    )
     checkpoint_every: int = setting(
         1,
         "epochs between checkpoints in OUT.partial (0: none)",
@@ -252,6 +260,7 @@ class TrainSettings:
             raise ValueError(
                 f"continuation must be a fraction of the epochs in [0, 1], got {self.continuation}"
             )
+        check_choice("dequantize", self.dequantize, DEQUANTIZE_MODES)
         if not (positive_int(self.checkpoint_every) or self.checkpoint_every == 0):
             raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")
         check_choice("device", self.device, DEVICES)

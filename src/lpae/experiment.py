@@ -13,6 +13,7 @@ match, and the finished run directory replaces it. The model is initialised unde
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from lpae import criteria
 from lpae.atomic import staging_dir, write_json
 from lpae.config import DataRecord, RunConfig, RunSpec, options
 from lpae.data import Dataset, default_method, fit_preprocessor, load
+from lpae.dequantize import bin_widths
+from lpae.dequantize import resolve as resolve_dequantize
 from lpae.metrics import evaluate, history_health
 from lpae.models import Autoencoder
 from lpae.protocol import check_fraction, check_normal_classes
@@ -53,7 +56,7 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     normal = check_normal_classes(spec.normal_classes, dataset.y, spec.data)
     anomaly_rate = spec.anomaly_rate if normal is not None else None
     rows = split_rows(dataset, spec.split_seed, spec.val_fraction, spec.test_fraction, normal, anomaly_rate)
-    preprocessor = fit_preprocessor(dataset.x[rows.train], method)
+    preprocessor = fit_preprocessor(dataset.x[rows.train], method, dataset.quantization)
     data = DataRecord(
         spec=spec.data,
         name=dataset.name,
@@ -72,7 +75,9 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
         anomaly_rate=anomaly_rate,
     )
     model = spec.model.resolve(dataset.shape, dataset.info.get("image_shape"))
-    config = RunConfig(data, str(criterion), model, spec.train, torch_version=torch.__version__)
+    dequantize = resolve_dequantize(spec.train.dequantize, criterion, preprocessor.quantization, spec.data)
+    train = dataclasses.replace(spec.train, dequantize=dequantize)
+    config = RunConfig(data, str(criterion), model, train, torch_version=torch.__version__)
     return config, prepare_data(config, dataset, rows)
 
 
@@ -143,7 +148,10 @@ def train_run(
     x_train, x_val = prepared.tensor("train"), prepared.tensor("val")
     model.criterion.check_support(x_train)
     checkpoint = checkpoint_path(out, config, resume, overwrite)
-    result = fit(model, x_train, x_val, spec.train, checkpoint=checkpoint, on_epoch=on_epoch)
+    width = bin_widths(prepared.preprocessor.quantization) if config.train.dequantize == "on" else None
+    result = fit(
+        model, x_train, x_val, config.train, checkpoint=checkpoint, on_epoch=on_epoch, bin_width=width
+    )
     return write_trained_run(out, config, model, result, prepared, overwrite)
 
 

@@ -17,8 +17,9 @@ training loss, so that convergence speed compares across losses.
 
 Randomness, all from ``settings.seed``: shuffling uses a CPU generator seeded with seed; the
 model's noise (DAE corruption, VAE reparameterisation) a generator on the training device seeded
-with seed + 1; validation noise one seeded with seed + 2. Same seed and settings give identical
-results on the CPU.
+with seed + 1; validation noise one seeded with seed + 2; dequantization noise (``bin_width``,
+lpae.dequantize) one seeded with seed + 3. Same seed and settings give identical results on the
+CPU.
 
 ``fit`` returns a :class:`TrainResult` whose ``status`` is "done" or "diverged" (a non-finite
 training or validation loss); it never raises for divergence, and it always leaves the model
@@ -55,6 +56,7 @@ from lpae.checkpoint import (
 from lpae.config import DEVICES, TrainSettings
 from lpae.criteria import continuation
 from lpae.criteria.scale import parameter_rates
+from lpae.dequantize import DEQUANTIZE_SEED_OFFSET, dequantizer
 from lpae.models import Autoencoder, GroupOfOne
 
 NOISE_SEED_OFFSET = 1
@@ -195,10 +197,12 @@ def train_epoch(
     noise: torch.Generator | None,
     kl_weight: float,
     weight: float | None = 1.0,
+    dequantize: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """One pass over x_train in a fresh order; returns the mean training objective as a tensor.
 
-    ``weight`` multiplies each batch's loss (:func:`energy_weight`); None: 1 / the first batch's loss."""
+    ``weight`` multiplies each batch's loss (:func:`energy_weight`); None: 1 / the first batch's
+    loss. ``dequantize``: noise added to each batch (lpae.dequantize)."""
     n_samples = len(x_train)
     order = torch.randperm(n_samples, generator=shuffle).to(x_train.device)
     shuffled = x_train[order]  # (N, *shape): one gather, then contiguous slices
@@ -207,6 +211,8 @@ def train_epoch(
     factor: float | Tensor | None = weight
     for start in range(0, n_samples, settings.batch_size):
         xb = shuffled[start : start + settings.batch_size]
+        if dequantize is not None:
+            xb = dequantize(xb)
         loss = train_step(model, optimizer, xb, noise, kl_weight, settings.clip, factor)
         if factor is None:  # the first batch of a normalised run set the epoch's factor
             factor = 1.0 / loss.clamp_min(ENERGY_FLOOR)
@@ -342,12 +348,15 @@ def fit(
     settings: TrainSettings,
     checkpoint: Path | None = None,
     on_epoch: EpochCallback | None = None,
+    bin_width: Tensor | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on x_train (N, *shape); validate on x_val each epoch.
 
     The model ends on the training device (``settings.device``) holding its best weights.
     ``on_epoch`` receives, after each epoch, its history record plus ``epochs`` and
     ``samples_per_s`` (training samples per second of that epoch, validation excluded).
+    ``bin_width`` (shape of one sample): train on uniformly dequantized batches (lpae.dequantize),
+    noise from a generator seeded with seed + DEQUANTIZE_SEED_OFFSET.
     """
     device = resolve_device(settings.device)
     model.to(device)
@@ -356,6 +365,12 @@ def fit(
     shuffle = torch.Generator().manual_seed(settings.seed)
     noise = torch.Generator(device=device).manual_seed(settings.seed + NOISE_SEED_OFFSET)
     generators = {"shuffle": shuffle, "noise": noise}
+    dequantize = None
+    if bin_width is not None:
+        generators["dequantize"] = torch.Generator(device=device).manual_seed(
+            settings.seed + DEQUANTIZE_SEED_OFFSET
+        )
+        dequantize = dequantizer(bin_width.to(device), generators["dequantize"])
     result = TrainResult()
     progress = Progress()
     best = snapshot(model)
@@ -373,7 +388,17 @@ def fit(
         model.criterion.anneal(epoch_progress(settings, epoch))  # continuation: surrogate, then target
         weight = energy_weight(model, settings, progress.history)
         train_loss = float(
-            train_epoch(model, optimizer, x_train, settings, shuffle, noise, model.kl_weight(epoch), weight)
+            train_epoch(
+                model,
+                optimizer,
+                x_train,
+                settings,
+                shuffle,
+                noise,
+                model.kl_weight(epoch),
+                weight,
+                dequantize,
+            )
         )
         model.criterion.anneal(1.0)  # validation, best epoch and metrics see the target criterion
         samples_per_s = len(x_train) / max(time.perf_counter() - epoch_started, 1e-9)

@@ -13,6 +13,7 @@ from lpae.data.convert import check_nan_policy
 from lpae.data.dataset import Dataset, DataWarning, Splits, split_indices
 from lpae.data.files import looks_like_path, read_file
 from lpae.data.preprocess import Preprocessor, default_method, fit_preprocessor
+from lpae.data.quantization import Quantization
 from lpae.data.registry import DATASETS, missing_requirement
 
 
@@ -42,7 +43,10 @@ def load(spec: str, nan: str = "error", image_size: int | None = None) -> Datase
             raise ValueError(
                 f"--image-size applies to image data; {spec!r} is {dataset.kind} with shape {dataset.shape}"
             )
-        dataset.x = images.resize_images(dataset.x, image_size)
+        resized = images.resize_images(dataset.x, image_size)
+        if resized.shape != dataset.x.shape:  # interpolated values lie on no lattice
+            dataset.quantization = None
+        dataset.x = resized
         if dataset.clean is not None:  # a clean reference (lpae.data.clean) follows the images
             dataset.clean = images.resize_images(dataset.clean, image_size)
         dataset.info["image_size"] = image_size
@@ -61,6 +65,7 @@ __all__ = [
     "DataWarning",
     "Dataset",
     "Preprocessor",
+    "Quantization",
     "Splits",
     "default_method",
     "fit_preprocessor",

@@ -30,6 +30,9 @@ Matrices (N, D)
    columns, unless ``nan="drop"``, which drops those rows with a warning;
 6. constant columns carry no information: dropped with a warning; all constant is an error.
 
+Quantization (every kind): the lattice of the values is detected, or declared or disabled by the
+spec's ``quantized=`` option (lpae.data.quantization).
+
 Images (N, C, H, W)
 
 - fewer than 3 images is an error; images with NaN or infinite pixels are an error naming how
@@ -48,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from lpae.data.dataset import Dataset, DataWarning
+from lpae.data.quantization import from_option
 
 NAN_POLICIES = ("error", "drop")
 MIN_ROWS = 3
@@ -62,6 +66,7 @@ class FileOptions:
     label: str | None = None  # label column (tables) or label array (npz)
     key: str | None = None  # the array of samples in an npz
     image_size: int | None = None  # read images at image_size x image_size (folders of mixed sizes)
+    quantized: str | None = None  # auto (default), none or a step (lpae.data.quantization)
 
 
 @dataclass
@@ -81,8 +86,9 @@ class Raw:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def to_dataset(raw: Raw, source: str, nan: str) -> Dataset:
-    """The Dataset for what a reader found in ``source`` (a path or a name, used in every message)."""
+def to_dataset(raw: Raw, source: str, nan: str, quantized: str | None = None) -> Dataset:
+    """The Dataset for what a reader found in ``source`` (a path or a name, used in every message),
+    with its lattice detected or as ``quantized`` says (lpae.data.quantization.from_option)."""
     check_nan_policy(nan)
     if isinstance(raw.values, pd.DataFrame):
         dataset = table_dataset(raw.values, raw.label_column, source, nan)
@@ -94,6 +100,7 @@ def to_dataset(raw: Raw, source: str, nan: str) -> Dataset:
         else:
             dataset = image_dataset(channels_first(x, source), y, source, nan)
     dataset.info.update(raw.info)
+    dataset.quantization = from_option(quantized, dataset.x, dataset.kind == "image", source)
     return dataset
 
 

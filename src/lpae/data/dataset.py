@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from lpae.data.quantization import Quantization
+
 KINDS = ("tabular", "image")
 
 
@@ -22,7 +24,8 @@ class Dataset:
     ``clean`` holds the noise-free signal for synthetic data (same shape as ``x``), so metrics
     can be computed against the truth; ``info`` carries free-form facts (noise family, source).
     ``test_rows`` marks a data set's own test part (MNIST's standard 10,000 test images): every
-    run then tests on exactly those rows (see :func:`split_indices`).
+    run then tests on exactly those rows (see :func:`split_indices`). ``quantization``: the lattice
+    the values are stored on, in the units of ``x`` (lpae.data.quantization); None: continuous.
     """
 
     name: str
@@ -32,6 +35,7 @@ class Dataset:
     kind: str = "tabular"  # "tabular" or "image" (then a sample is (C, H, W))
     info: dict[str, Any] = field(default_factory=dict)
     test_rows: np.ndarray | None = None
+    quantization: Quantization | None = None
 
     def __post_init__(self) -> None:
         self.x = np.ascontiguousarray(self.x, dtype=np.float32)
@@ -49,6 +53,11 @@ class Dataset:
             self.test_rows = np.unique(np.asarray(self.test_rows, dtype=np.int64))
             if len(self.test_rows) and not 0 <= self.test_rows[0] <= self.test_rows[-1] < len(self.x):
                 raise ValueError(f"data set {self.name!r}: test_rows must index its {len(self.x)} samples")
+        if self.quantization is not None and self.quantization.step.shape != self.shape:
+            raise ValueError(
+                f"data set {self.name!r}: quantization of shape {self.quantization.step.shape} for "
+                f"samples of shape {self.shape}"
+            )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -75,6 +84,7 @@ class Dataset:
             None if self.clean is None else self.clean[index],
             self.kind,
             info,
+            quantization=self.quantization,
         )
 
 

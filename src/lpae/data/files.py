@@ -6,7 +6,9 @@ registered name wins: write ``./digits`` for a folder called digits). A path tha
 is not supported, since ':' starts the options.
 
 Options: ``label=COLUMN`` (csv, tsv, parquet) or ``label=ARRAY`` (npz); ``key=ARRAY`` (npz);
-``clean=PATH`` and ``noise=FAMILY`` (any format: a clean reference, lpae.data.clean).
+``clean=PATH`` and ``noise=FAMILY`` (any format: a clean reference, lpae.data.clean);
+``quantized=auto|none|STEP`` (every format): the lattice the values lie on, detected by default
+(lpae.data.quantization).
 
 | path | reader | reads |
 |---|---|---|
@@ -46,9 +48,15 @@ from lpae.data.dataset import Dataset
 from lpae.data.delimited import read_csv, read_tsv
 from lpae.data.folder import read_image_folder
 from lpae.data.idx import is_idx_name, read_idx
+from lpae.data.quantization import QUANTIZED_HELP, QUANTIZED_OPTION
 from lpae.spec import parse
 
-OPTIONS = {"label": "label column or array", "key": "array in an .npz file", **CLEAN_OPTIONS}
+OPTIONS = {
+    "label": "label column or array",
+    "key": "array in an .npz file",
+    QUANTIZED_OPTION: QUANTIZED_HELP,
+    **CLEAN_OPTIONS,
+}
 FOLDER = "folder"  # FORMATS key of a folder; every other key but IDX is a suffix, with its dot
 IDX = "idx"  # FORMATS key of IDX files, found by name (train-images-idx3-ubyte.gz has no one suffix)
 
@@ -70,14 +78,14 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    ".csv": Format("csv", read_csv, ("label",)),
-    ".tsv": Format("tsv", read_tsv, ("label",)),
-    ".parquet": Format("parquet", read_parquet, ("label",)),
-    ".pq": Format("parquet", read_parquet, ("label",)),
-    ".npy": Format("npy", read_npy),
-    ".npz": Format("npz", read_npz, ("label", "key")),
-    IDX: Format("IDX (.idx, -idx3-ubyte, optionally .gz)", read_idx),
-    FOLDER: Format("a folder of PNG/JPEG images", read_image_folder),
+    ".csv": Format("csv", read_csv, ("label", QUANTIZED_OPTION)),
+    ".tsv": Format("tsv", read_tsv, ("label", QUANTIZED_OPTION)),
+    ".parquet": Format("parquet", read_parquet, ("label", QUANTIZED_OPTION)),
+    ".pq": Format("parquet", read_parquet, ("label", QUANTIZED_OPTION)),
+    ".npy": Format("npy", read_npy, (QUANTIZED_OPTION,)),
+    ".npz": Format("npz", read_npz, ("label", "key", QUANTIZED_OPTION)),
+    IDX: Format("IDX (.idx, -idx3-ubyte, optionally .gz)", read_idx, (QUANTIZED_OPTION,)),
+    FOLDER: Format("a folder of PNG/JPEG images", read_image_folder, (QUANTIZED_OPTION,)),
 }
 
 
@@ -86,7 +94,7 @@ def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> D
     path, options = file_options(spec)
     reference = take_reference(options, spec)
     raw = read_raw(path, options, image_size)
-    dataset = to_dataset(raw, str(path), nan)
+    dataset = to_dataset(raw, str(path), nan, options.get(QUANTIZED_OPTION))
     if reference is not None:
         array_key = {"key": options["key"]} if "key" in options else {}
         attach_clean(dataset, raw, reference, lambda clean: read_raw(clean, array_key, image_size), str(path))
@@ -105,7 +113,10 @@ def read_raw(path: Path, options: dict[str, str], image_size: int | None = None)
             f"{path}: unknown file type {path.suffix or '(no extension)'!r}; lpae reads {known_formats()}"
         )
     reject_options(path, options, file_format.options)
-    return file_format.read(path, FileOptions(options.get("label"), options.get("key"), image_size))
+    quantized = options.get(QUANTIZED_OPTION)
+    return file_format.read(
+        path, FileOptions(options.get("label"), options.get("key"), image_size, quantized)
+    )
 
 
 def looks_like_path(name: str, registered: bool) -> bool:

@@ -2,9 +2,11 @@
 
 - ``faces``: skimage.data.lfw_subset(), 200 grayscale 25 x 25 crops from Labeled Faces in the
   Wild (Huang et al. 2012) in [0, 1]: the first 100 are faces (label 1), the other 100 are
-  background crops (label 0).
+  background crops (label 0). Its values are resampled floats (45,258 distinct values), not
+  grey levels: continuous (no quantization).
 - ``patches:size=8,image=camera,n=10000,seed=0``: square grayscale patches in [0, 1] cut at
-  seeded random positions from photographs that ship inside the scikit-image wheel (read from
+  seeded random positions from photographs that ship inside the scikit-image wheel (8-bit grey
+  levels / 255: quantized with bins of width 1/255 on [0, 1]; read from
   the package folder directly, so nothing is ever fetched). ``image=all`` draws from every one.
   Natural images have heavy-tailed statistics: differences of neighbouring pixels have a
   sharply peaked, heavy-tailed distribution, closer to Laplace than Gaussian (Field 1987;
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lpae.data.dataset import Dataset
+from lpae.data.quantization import Quantization
 from lpae.data.registry import DATASETS
 from lpae.spec import Choice, Number, Param
 
@@ -87,7 +90,8 @@ def load_patches(size: int, image: str, n: int, seed: int) -> Dataset:
         patches[rows, 0] = p[(tops[:, None] + offsets)[:, :, None], (lefts[:, None] + offsets)[:, None, :]]
     labels = source.astype(np.int64) if len(names) > 1 else None
     info = {"images": names, "classes": names if labels is not None else None}
-    return Dataset("patches", patches, labels, kind="image", info=info)
+    grey = Quantization.uniform(patches.shape[1:], 1 / 255, 0.0, 1.0)  # 8-bit grey levels / 255
+    return Dataset("patches", patches, labels, kind="image", info=info, quantization=grey)
 
 
 def resize_images(x: np.ndarray, size: int) -> np.ndarray:

@@ -4,7 +4,8 @@
 as every run's test split (``Dataset.test_rows``; validation comes from the 60,000 training
 images); ``mnist:split=train`` is the 60,000 training images alone and ``split=test`` the 10,000
 test images, each split at random like any other set. Each sample is (1, 28, 28) with values
-0..255, labelled by its digit. Local copies in other formats are read by path instead: IDX files
+0..255 (quantized: grey levels, bins of width 1), labelled by its digit. Local copies in other
+formats are read by path instead: IDX files
 (``train-images-idx3-ubyte.gz``, see lpae.data.idx) or an ``.npz`` (``mnist.npz:key=x_train``).
 
 The CSV (a header row, then the label and 784 pixels per row) is parsed once with pyarrow, its
@@ -23,6 +24,7 @@ import numpy as np
 
 from lpae.data.cache import cache_dir, load_npy, save_npy
 from lpae.data.dataset import Dataset
+from lpae.data.quantization import Quantization
 from lpae.data.registry import DATASETS
 from lpae.spec import Choice, Param
 
@@ -89,7 +91,10 @@ def load_mnist(split: str) -> Dataset:
     # With both parts, the standard test images (after the 60,000 training images) are the test split.
     test_rows = np.arange(SIZES["train"], len(images)) if split == "all" else None
     info = {"source": CACHE_TAG, "split": split}
-    return Dataset(f"mnist-{split}", images, labels, kind="image", info=info, test_rows=test_rows)
+    grey = Quantization.uniform(images.shape[1:], 1.0, 0.0, 255.0)  # 8-bit grey levels
+    return Dataset(
+        f"mnist-{split}", images, labels, kind="image", info=info, test_rows=test_rows, quantization=grey
+    )
 
 
 DATASETS.register(

@@ -15,7 +15,8 @@ members one after another with lpae.experiment.train_run (same results, no ``fus
 the architecture is convolutional (decided once the data are loaded: arch auto on images), when
 a member's model is one the stacked model cannot batch exactly (lpae.fused.stacked.batch_problem:
 a model kind with other layers, or with parameters outside its networks and criterion), or when
-there is only one member.
+there is only one member. Members that train on dequantized data (lpae.dequantize: the noise is
+drawn by lpae.train) train alone, and the others as a group of their own.
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ def train_group(
             prepared[key] = (data, data.tensor("train"), data.tensor("val"))
         configs.append(config)
         member_data.append(prepared[key])
+    solo = [i for i, config in enumerate(configs) if config.train.dequantize == "on"]
+    if solo:  # its noise is drawn by lpae.train (lpae.dequantize): those alone, the others fused
+        return with_solo(specs, paths, overwrite, solo)
     x_trains = [train for _, train, _ in member_data]
     x_vals = [val for _, _, val in member_data]
     models = [init_model(config, spec.train.seed) for config, spec in zip(configs, specs, strict=True)]
@@ -180,6 +184,18 @@ def fused_config(config: RunConfig, group: str) -> RunConfig:
 
     A member's directory is otherwise exactly what lpae.experiment.train_run writes."""
     return dataclasses.replace(config, fused=True, group=group)
+
+
+def with_solo(
+    specs: Sequence[RunSpec], outs: Sequence[Path], overwrite: bool, solo: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Members ``solo`` trained alone by train_run, the others as a group of their own; in order."""
+    results: dict[int, dict[str, Any]] = {i: train_run(specs[i], outs[i], overwrite=overwrite) for i in solo}
+    rest = [i for i in range(len(specs)) if i not in results]
+    if rest:
+        fused = train_group([specs[i] for i in rest], [outs[i] for i in rest], overwrite)
+        results.update(zip(rest, fused, strict=True))
+    return [results[i] for i in range(len(specs))]
 
 
 def sequential(specs: Sequence[RunSpec], outs: Sequence[Path], overwrite: bool) -> list[dict[str, Any]]:

@@ -261,6 +261,11 @@ def fit_group(
     (lpae.fused.stacked.batch_problem); otherwise ValueError, before any training. Each model
     ends on the CPU holding its best weights, in eval mode; one TrainResult per member, in order.
     """
+    on = [k for k, s in enumerate(settings) if s.dequantize == "on"]
+    if on:
+        raise ValueError(
+            f"fit_group: member(s) {on} train on dequantized data, which only lpae.train.fit draws"
+        )
     group = FusedGroup(models, x_trains, x_vals, settings)
     n_members = len(models)
     progress = [Progress() for _ in range(n_members)]

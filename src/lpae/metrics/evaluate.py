@@ -42,6 +42,7 @@ from lpae.metrics.latent import (
     usefulness_metrics,
 )
 from lpae.metrics.likelihood import (
+    Bins,
     gennorm_nll,
     gennorm_sample_nll,
     own_nll_bpd,
@@ -129,7 +130,7 @@ def evaluate(
     if nonfinite:  # a broken model: report it rather than fail (training would lose the run)
         metrics["nonfinite_outputs"] = nonfinite
         return metrics
-    metrics.update(likelihood_scores(run, prepared, x, out, x_hat))
+    metrics.update(likelihood_scores(run, prepared, x, out, x_hat, own=data is None))
     metrics.update(latent_scores(model, prepared, x))
     metrics.update(anomaly_scores(run, prepared, x, out, x_hat))
     return metrics
@@ -151,13 +152,30 @@ def reconstruction_scores(prepared: PreparedData, x: np.ndarray, x_hat: np.ndarr
     return found
 
 
+def quantized_bins(prepared: PreparedData, x: np.ndarray, own: bool) -> Bins | None:
+    """Each test element's bin as offsets from x (lpae.data.Quantization.bin_offsets), in the
+    model's space: the run's recorded quantization (None in a config.json from before it was
+    recorded: densities, as then) for its own data, that of the other data set otherwise."""
+    preprocessor = prepared.preprocessor
+    quantization = (
+        preprocessor.quantization if own else preprocessor.model_quantization(prepared.dataset.quantization)
+    )
+    return None if quantization is None else quantization.bin_offsets(x)
+
+
 def likelihood_scores(
-    run: Run, prepared: PreparedData, x: torch.Tensor, out: torch.Tensor, x_hat: torch.Tensor
+    run: Run,
+    prepared: PreparedData,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    x_hat: torch.Tensor,
+    own: bool = True,
 ) -> dict[str, float]:
     model = run.model
     residual = (x_hat.to(torch.float64) - x).numpy()
-    found = own_nll_bpd(model.criterion, x, out)
-    found.update(gennorm_nll(residual))
+    bins = quantized_bins(prepared, x.numpy(), own=own)
+    found = own_nll_bpd(model.criterion, x, out, bins)
+    found.update(gennorm_nll(residual, bins))
     found.update(residual_shape(residual))
     if isinstance(model, VariationalAutoencoder) and model.criterion.is_likelihood:
         found.update(vae_bounds(model, x, seed=run.config.train.seed))
