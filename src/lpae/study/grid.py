@@ -131,8 +131,7 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
         raise ValueError(f"{origin}: not valid TOML: {error}") from None
     check_keys(table, TOP_KEYS, origin)
     name = table.get("name", Path(origin).stem if origin.endswith(".toml") else origin.split()[-1])
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{origin}: name must be a non-empty string")
+    check_name(name, origin)
     blocks = table.get("grids")
     if blocks is None:
         runs, notes = expand_block(table, origin)
@@ -155,6 +154,22 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
         raise ValueError(f"{origin}: the grid is empty (no runs to train)")
     runs = [dataclasses.replace(run, position=i) for i, run in enumerate(runs)]
     return Grid(name.strip(), origin, text, tuple(runs), tuple(notes))
+
+
+def check_name(name: Any, origin: str) -> None:
+    """A study name is a name, not a path: it becomes the folder ``studies/NAME``, so separators,
+    ``.``/``..``, a leading dot (hidden, like staging folders) and control characters are refused."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{origin}: name must be a non-empty string")
+    text = name.strip()
+    bad = (
+        "/" in text or "\\" in text or text.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in text)
+    )
+    if bad:
+        raise ValueError(
+            f"{origin}: name {name!r} is not a plain name (no path separators, no leading dot, no "
+            "control characters); the study is written to studies/NAME, or give the folder with --out"
+        )
 
 
 def check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:

@@ -31,7 +31,7 @@ from lpae.study.executors import check_execution, run_units
 from lpae.study.grid import Grid, parse_grid
 from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
-from lpae.study.store import Outcome, Store
+from lpae.study.store import STORE_NAME, Outcome, Store
 
 RUNS_FOLDER = "runs"
 LOCK_NAME = "study.lock"
@@ -74,6 +74,11 @@ def run_study(
     progress = progress or StudyProgress()
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
+    if resume and not (out / STORE_NAME).is_file():
+        raise ValueError(
+            f"--resume: {out} holds no stored study (no {STORE_NAME}); give the folder of an existing "
+            "study with --out, or leave out --resume to start this one"
+        )
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out), Store(out) as store:
         check_same_grid(store, grid, out, resume)
@@ -86,7 +91,7 @@ def run_study(
         wanted = {r.run_id for r in grid.runs}
         rows = store.rows(wanted)
         todo = {row.run_id: row for row in rows if row.status not in finished}
-        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve())) for r in grid.runs]
+        jobs = [Job(r.run_id, r.spec, str(inside(out, r.dir_path))) for r in grid.runs]
         units = make_units(jobs, set(todo), fuse)
         if workers > 1 or executor == "ray":
             units = largest_first(units)  # so that the longest unit overlaps with the others
@@ -100,7 +105,7 @@ def run_study(
             for outcomes in run_units(units, executor, workers, ray_address, on_submit, threads):
                 for outcome in outcomes:
                     if outcome.files is not None:
-                        write_run_files(out / todo[outcome.run_id].run_dir, outcome)
+                        write_run_files(inside(out, todo[outcome.run_id].run_dir), outcome)
                 store.record(outcomes)
                 progress.finished(outcomes)
         finally:
@@ -140,6 +145,17 @@ def check_same_grid(store: Store, grid: Grid, out: Path, resume: bool) -> None:
             f"{out}: already holds a study of a different grid ({extra} of this grid's runs are not in it); "
             "choose another --out, or pass --resume to add these runs to it"
         )
+
+
+def inside(out: Path, relative: str) -> Path:
+    """``out / relative`` resolved, refused unless it lies inside the study folder ``out`` (a run
+    folder named by a tampered store or grid must not write anywhere else)."""
+    path = (out / relative).resolve()
+    if not path.is_relative_to(out.resolve()) or path == out.resolve():
+        raise ValueError(
+            f"{out}: run folder {relative!r} lies outside the study folder; refusing to write it"
+        )
+    return path
 
 
 def write_run_files(run_dir: Path, outcome: Outcome) -> None:
