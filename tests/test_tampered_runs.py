@@ -121,6 +121,8 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "config-other-data": (edit_config(put("wine", "data", "spec")), "wine"),
     "config-epochs-string": (edit_config(put("x", "train", "epochs")), "epochs"),
     "config-hidden-string": (edit_config(put("8", "model", "hidden")), "hidden"),
+    "config-normal-classes-absent": (edit_config(put([99], "data", "normal_classes")), "99 not among"),
+    "config-seed-negative": (edit_config(put(-5, "train", "seed")), "seed"),
     "config-no-format": (edit_config(pop("format")), "config.json"),
     # model.safetensors: damaged, foreign or pickled
     "weights-truncated": (truncate("model.safetensors", 0.6), "model.safetensors"),

@@ -89,6 +89,15 @@ def positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+SEED_LIMIT = 2**32  # numpy's and scikit-learn's seeds are 32-bit unsigned
+
+
+def check_seed(what: str, value: Any) -> None:
+    """A seed every library that draws with it accepts: an integer with 0 <= seed < 2**32."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{what} must be an integer with 0 <= {what} < 2**32, got {value!r}")
+
+
 def check_choice(what: str, value: Any, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
@@ -235,6 +244,7 @@ class TrainSettings:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs}")
         if not positive_int(self.batch_size):
             raise ValueError(f"batch size must be a positive integer, got {self.batch_size}")
+        check_seed("seed", self.seed)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
@@ -310,6 +320,7 @@ class RunSpec:
 
         check_nan_policy(self.nan)
         check_choice("preprocess", self.preprocess, ("auto", *METHODS))
+        check_seed("split_seed", self.split_seed)
         if self.normal_classes is not None:
             object.__setattr__(self, "normal_classes", tuple(self.normal_classes))
 
@@ -536,7 +547,7 @@ class RunConfig:
     def from_json(cls, raw: Any, where: str = "config.json") -> RunConfig:
         """Read a config.json (fields that older versions did not write take their defaults)."""
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise ValueError(f"{where}: not an lpae run configuration (no \"format\": \"{FORMAT}\")")
+            raise ValueError(f'{where}: not an lpae run configuration (no "format": "{FORMAT}")')
         version = raw.get("lpae_version", "unknown")
         try:
             missing = [key for key in ("data", "loss", "model", "train") if key not in raw]

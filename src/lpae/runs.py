@@ -158,6 +158,15 @@ def prepare_data(config: RunConfig, dataset: Dataset | None = None, rows: Rows |
                 f"data {data.spec!r} has samples of shape {dataset.shape}, but the run's config.json "
                 f"says {data.shape}: the config points at other data than the run was trained on"
             )
+    if data.normal_classes is not None and dataset.y is not None:
+        present = sorted(int(c) for c in np.unique(dataset.y))
+        absent = [c for c in data.normal_classes if c not in present]
+        if absent:
+            raise ValueError(
+                f"normal_classes {list(data.normal_classes)} of the run's config.json: "
+                f"{', '.join(map(str, absent))} not among the classes of {dataset.name!r} "
+                f"({', '.join(map(str, present))}); the one-class protocol needs them in the data"
+            )
     if rows is None:
         rows = split_rows(
             dataset, data.split_seed, data.val_fraction, data.test_fraction, data.normal_classes

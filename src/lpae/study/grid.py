@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from lpae import criteria
-from lpae.config import RunSpec, as_json, options, with_options
+from lpae.config import SEED_LIMIT, RunSpec, as_json, options, with_options
 from lpae.data import DATASETS, missing_requirement
 from lpae.models import build_model
 
@@ -201,8 +201,8 @@ def int_list(table: dict[str, Any], key: str, origin: str) -> list[int]:
         raise ValueError(f"{origin}: {key} must be a list of integers, got {values!r}")
     if len(set(values)) != len(values):
         raise ValueError(f"{origin}: {key} has duplicates: {values!r}")
-    if any(v < 0 for v in values):
-        raise ValueError(f"{origin}: {key} must be non-negative, got {values!r}")
+    if any(not 0 <= v < SEED_LIMIT for v in values):
+        raise ValueError(f"{origin}: {key} must be integers with 0 <= seed < 2**32, got {values!r}")
     return values
 
 

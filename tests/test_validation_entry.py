@@ -1,0 +1,78 @@
+"""Values are validated where they enter (issue 19, item 5): seeds in range for every library
+that draws with them, fixed scales that float32 can hold, normal classes present in the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lpae import criteria
+from lpae.cli import app
+from lpae.config import RunSpec, TrainSettings
+from lpae.study import parse_grid
+
+runner = CliRunner()
+
+GRID = """
+seeds = {seeds}
+criteria = ["l2"]
+data = ["iris"]
+[train]
+epochs = 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "word"),
+    [
+        ("gaussian:scale=1e-300", "zero or denormal"),
+        ("laplace:scale=1e-45", "zero or denormal"),
+        ("student_t:scale=1e-40", "zero or denormal"),
+        ("gennorm:scale=1e39", "infinite"),
+        ("huber:delta=1e-300", "zero or denormal"),
+        ("charbonnier:eps=1e-50", "zero or denormal"),
+    ],
+)
+def test_fixed_values_beyond_float32_are_refused(spec: str, word: str) -> None:
+    with pytest.raises(ValueError, match=f"beyond float32, the working precision, where it would be {word}"):
+        criteria.normalize(spec)
+
+
+def test_fixed_values_float32_holds_are_kept() -> None:
+    assert criteria.normalize("gaussian:scale=1e-30") == "gaussian:scale=1e-30"
+    assert criteria.normalize("laplace:scale=1e30") == "laplace:scale=1e+30"
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 99999999999999999999999])
+def test_seeds_outside_32_bits_are_refused(seed: int) -> None:
+    with pytest.raises(ValueError, match=r"seeds must be integers with 0 <= seed < 2\*\*32"):
+        parse_grid(GRID.format(seeds=f"[{seed}]"), "g.toml")
+    with pytest.raises(ValueError, match=r"seed must be an integer with 0 <= seed < 2\*\*32"):
+        TrainSettings(seed=seed)
+    with pytest.raises(ValueError, match=r"split_seed must be an integer"):
+        RunSpec(split_seed=seed)
+
+
+def test_the_largest_seed_is_kept() -> None:
+    grid = parse_grid(GRID.format(seeds=f"[{2**32 - 1}]"), "g.toml")
+    assert grid.runs[0].spec.train.seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "-5"], "seed must be an integer with 0 <= seed < 2**32, got -5"),
+        (["--seed", str(2**32)], "seed must be an integer with 0 <= seed < 2**32"),
+        (["--loss", "gaussian:scale=1e-300"], "'1e-300' is beyond float32"),
+        (["--normal-classes", "99"], "99 not among the classes of 'iris'"),
+    ],
+)
+def test_bad_values_of_lpae_train_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", "iris", "--epochs", "1", "--out", str(out), *args])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("lpae: error:") and message in lines[0]
+    assert list(tmp_path.iterdir()) == []
