@@ -165,3 +165,12 @@ def test_untampered_copy_evaluates(iris_run: Path, tmp_path: Path) -> None:
     shutil.copytree(iris_run, run)
     result = runner.invoke(app, ["eval", str(run), "--quiet"])
     assert result.exit_code == 0, result.output
+
+
+def test_run_files_share_one_mode(iris_run: Path) -> None:
+    """model.safetensors included (safetensors alone writes it 0o600): 0o666 less the umask."""
+    from lpae.atomic import current_umask
+
+    modes = {p.name: p.stat().st_mode & 0o777 for p in iris_run.iterdir()}
+    assert set(modes) == {"config.json", "model.safetensors", "history.csv", "metrics.json"}
+    assert set(modes.values()) == {0o666 & ~current_umask()}, modes

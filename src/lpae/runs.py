@@ -32,6 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lpae import criteria
+from lpae.atomic import write_with
 from lpae.config import RunConfig
 from lpae.data import Dataset, Preprocessor, load, split_indices
 from lpae.models import Autoencoder, build_model
@@ -249,4 +250,7 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+    """model.safetensors, written through lpae.atomic so that it gets the mode of every other run
+    file (0o666 less the umask; safetensors alone creates it 0o600)."""
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    write_with(path, lambda tmp: save_file(tensors, str(tmp)))
