@@ -134,3 +134,26 @@ def test_a_failed_run_leaves_no_finished_looking_folder(
     (earlier / "metrics.json").write_text('{"status": "done"}')
     (outcome,) = study_execute.train_unit(study_execute.Unit((jobs[0],)))
     assert outcome.status == "failed" and not earlier.exists()
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ("warp = 2", "g.toml: [train]: unknown key 'warp'"),
+        ('epochs = "x"', "g.toml: [train]: epochs = 'x': expected int"),
+        ("lr = [1]", "g.toml: [train]: lr = [1]: expected float"),
+    ],
+)
+def test_train_table_errors_name_the_train_table(train: str, message: str) -> None:
+    text = GRID.format(name='name = "g"').replace("epochs = 1", train)
+    with pytest.raises(ValueError) as caught:
+        parse_grid(text, "g.toml")
+    assert str(caught.value).startswith(message), caught.value
+    assert "models[0]" not in str(caught.value)
+
+
+def test_train_options_that_only_some_models_take_stay_allowed() -> None:
+    """[train] is checked alone for keys and types only: beta belongs to the vae model here."""
+    text = GRID.format(name='name = "g"').replace("latent = 2", 'latent = 2\nmodel = "vae"')
+    grid = parse_grid(text.replace("epochs = 1", "epochs = 1\nbeta = 2.0"), "g.toml")
+    assert grid.runs[0].spec.model.beta == 2.0

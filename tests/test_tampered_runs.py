@@ -95,7 +95,7 @@ def five_features(config: dict[str, Any]) -> None:
 
 TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     # config.json: not JSON, not an object, keys missing, values of the wrong kind
-    "config-truncated": (truncate("config.json", 0.5), "config.json"),
+    "config-truncated": (truncate("config.json", 0.5), "config.json: not valid JSON"),
     "config-empty": (write("config.json", ""), "config.json"),
     "config-binary": (write("config.json", b"\xff\xfe\x00{"), "config.json"),
     "config-list": (write("config.json", "[1]"), "config.json"),
@@ -110,6 +110,10 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "config-preprocess-evil": (edit_config(put("evil", "data", "preprocess", "method")), "evil"),
     "config-preprocess-no-shift": (edit_config(pop("data", "preprocess", "shift")), "shift"),
     "config-preprocess-short-shift": (edit_config(put([0.0], "data", "preprocess", "shift")), "shift"),
+    "config-preprocess-text-values": (
+        edit_config(put(["a", "b", "c", "d"], "data", "preprocess", "scale")),
+        "data.preprocess.scale must hold 4 finite numbers",
+    ),
     "config-preprocess-string": (edit_config(put("standard", "data", "preprocess")), "preprocess"),
     "config-shape": (edit_config(put([5], "data", "shape")), "data.shape"),
     "config-shape-consistent": (edit_config(five_features), "model.safetensors"),

@@ -83,6 +83,11 @@ def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> D
     """Load the file or folder a data spec names (the steps in the module docstring)."""
     path, options = file_options(spec)
     if not path.exists():
+        if path.is_symlink():
+            raise ValueError(
+                f"{path}: a symbolic link that leads nowhere (a loop, or its target is missing); "
+                "point it at the data file or give the file itself"
+            )
         raise ValueError(f"{path}: no such file or folder")
     if not path.is_dir():
         check_readable(path)

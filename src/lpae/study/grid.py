@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from lpae import criteria
-from lpae.config import SEED_LIMIT, RunSpec, as_json, options, with_options
+from lpae.config import SEED_LIMIT, RunSpec, as_json, coerce, options, with_options
 from lpae.data import DATASETS, missing_requirement
 from lpae.models import build_model
 
@@ -189,8 +189,20 @@ def expand_block(table: dict[str, Any], origin: str) -> tuple[list[PlannedRun], 
         raise ValueError(f"{origin}: [train] must be a table of options")
     if "seed" in train:
         raise ValueError(f"{origin}: [train] seed: give seeds as `seeds = [...]` at the top level")
+    check_train_table(train, f"{origin}: [train]")
     levels = contamination_levels(table, origin)
     return expand(origin, seeds, losses, data, models, train, levels), notes
+
+
+def check_train_table(train: dict[str, Any], where: str) -> None:
+    """Unknown keys and values of the wrong type in [train] named as [train]'s (not as the first
+    model's, with whose options they are merged); checks between settings come with the models."""
+    allowed = options("grid")
+    unknown = sorted(set(train) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    for name, value in train.items():
+        coerce(allowed[name], value, where)
 
 
 def int_list(table: dict[str, Any], key: str, origin: str) -> list[int]:
