@@ -105,3 +105,32 @@ def test_a_damaged_study_store_is_one_line(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1, result.stderr
         assert lines[0].startswith("lpae: error:") and "study.sqlite: cannot open the study store" in lines[0]
+
+
+def limit_memory() -> None:
+    """Cap the child's address space at 8 GB, so a huge allocation fails at once on any machine
+    (and cannot press on the memory of anything else running)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [["--data", "iris", "--hidden", "100000,100000"], ["--data", "uniform:n=100000000000,dim=100000"]],
+    ids=["huge-model", "huge-data"],
+)
+def test_allocation_failures_are_one_line(tmp_path: Path, args: list[str]) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lpae", "train", *args, "--epochs", "1", "--quiet", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_memory,
+        check=False,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("lpae: error: out of memory") and "Traceback" not in proc.stderr
+    assert not out.exists()
