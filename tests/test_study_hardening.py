@@ -157,3 +157,40 @@ def test_train_options_that_only_some_models_take_stay_allowed() -> None:
     text = GRID.format(name='name = "g"').replace("latent = 2", 'latent = 2\nmodel = "vae"')
     grid = parse_grid(text.replace("epochs = 1", "epochs = 1\nbeta = 2.0"), "g.toml")
     assert grid.runs[0].spec.model.beta == 2.0
+
+
+def test_a_read_only_study_folder_is_one_line(tmp_path: Path) -> None:
+    """`lpae study export` and `lpae report` on a study folder the user may not write to."""
+    import os
+    import shutil
+    import tempfile
+
+    from lpae.study import Store, run_study
+
+    base = Path(tempfile.mkdtemp(prefix="lpae-readonly-"))  # tmp_path's parents admit root only
+    base.chmod(0o755)
+    out = base / "study"
+    try:
+        grid = parse_grid(GRID.format(name='name = "g"').replace('"l1", ', ""), "g.toml")
+        run_study(grid, out, report=False, threads=1, fuse=False)
+        Store(out, create=False).close()
+        for path in (out, *out.rglob("*")):
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        import lpae.study.report  # noqa: F401  (imported as root: nobody may not read the venv)
+
+        as_root = os.geteuid() == 0
+        if as_root:
+            os.seteuid(65534)  # nobody: permissions apply
+        try:
+            results = [runner.invoke(app, [*args, str(out)]) for args in (["study", "export"], ["report"])]
+        finally:
+            if as_root:
+                os.seteuid(0)
+        for result in results:
+            assert result.exit_code == 2, (result.stderr, result.exception)
+            line = one_line(result.stderr)
+            assert "study.sqlite: cannot open the study store" in line and "must be writable" in line
+    finally:
+        for path in (out, *out.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(base)
