@@ -194,3 +194,19 @@ def test_a_read_only_study_folder_is_one_line(tmp_path: Path) -> None:
         for path in (out, *out.rglob("*")):
             path.chmod(0o755 if path.is_dir() else 0o644)
         shutil.rmtree(base)
+
+
+def test_the_report_survives_damaged_run_folders(tmp_path: Path) -> None:
+    """Training health reads each run folder through the run schema: a config.json that is not an
+    object (or weights that are not safetensors) leaves that run without health values."""
+    from lpae.study import run_study
+
+    out = tmp_path / "study"
+    grid = parse_grid(GRID.format(name='name = "g"'), "g.toml")
+    run_study(grid, out, report=False, threads=1, fuse=False)
+    first, second = sorted((out / "runs").iterdir())
+    (first / "config.json").write_text("[1]")
+    (second / "model.safetensors").write_bytes(b"xx")
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert (out / "report.md").is_file()
