@@ -3,6 +3,7 @@ the study exit 1 and leave no folder that looks finished."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,14 @@ def test_the_report_survives_damaged_run_folders(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(out)])
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert (out / "report.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [("[99]", "99 not among the classes (0 .. 2)"), ("[0, 1, 2]", "[0, 1, 2] names every class")],
+)
+def test_normal_classes_are_checked_before_anything_runs(classes: str, message: str) -> None:
+    text = f'seeds = [0]\ncriteria = ["l2"]\n[[data]]\nspec = "iris"\nnormal_classes = {classes}\n'
+    with pytest.raises(ValueError, match="g.toml: data 'iris': normal_classes: " + re.escape(message)):
+        parse_grid(text, "g.toml")
+    assert parse_grid(text.replace(classes, "[0, 2]"), "g.toml").runs  # present classes are kept

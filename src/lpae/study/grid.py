@@ -277,7 +277,9 @@ def data_entries(table: dict[str, Any], origin: str) -> tuple[list[DataEntry], l
         spec = DATASETS.canonical(entry.name, values)
         if any(e.spec == spec for e in entries):
             raise ValueError(f"{origin}: data set {spec!r} is listed twice")
-        entries.append(DataEntry(spec, normal_sets(item, entry.tags.get("labels"), origin)))
+        sets = normal_sets(item, entry.tags.get("labels"), origin)
+        check_classes(sets, entry.tags.get("classes"), f"{origin}: data {item['spec']!r}: normal_classes")
+        entries.append(DataEntry(spec, sets))
     return entries, notes
 
 
@@ -295,6 +297,21 @@ def normal_sets(item: dict[str, Any], labelled: Any, origin: str) -> tuple[tuple
     if labelled is False:
         raise ValueError(f"{where}: data set {item['spec']!r} has no labels")
     return tuple(out)
+
+
+def check_classes(sets: tuple[tuple[int, ...], ...], count: Any, where: str) -> None:
+    """Normal classes of a data set whose labels are known to be 0 .. count - 1 (a registry tag):
+    each must be one of them, and at least one class must be left out as anomalies."""
+    if not isinstance(count, int):
+        return  # labels known only once the data is loaded (files): checked when the run starts
+    for classes in sets:
+        absent = [c for c in classes if not 0 <= c < count]
+        if absent:
+            raise ValueError(
+                f"{where}: {', '.join(map(str, absent))} not among the classes (0 .. {count - 1})"
+            )
+        if len(classes) == count:
+            raise ValueError(f"{where}: {list(classes)} names every class; leave one out as anomalies")
 
 
 def model_tables(table: dict[str, Any], origin: str) -> list[dict[str, Any]]:
