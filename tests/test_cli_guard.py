@@ -134,3 +134,14 @@ def test_allocation_failures_are_one_line(tmp_path: Path, args: list[str]) -> No
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert lines[0].startswith("lpae: error: out of memory") and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_debugging_shows_where_an_input_error_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LPAE_DEBUG", "1")
+    result = runner.invoke(app, ["eval", str(tmp_path / "missing")])
+    assert isinstance(result.exception, ValueError) and "no such run directory" in str(result.exception)
+    monkeypatch.setenv("LPAE_DEBUG", "0")
+    result = runner.invoke(app, ["eval", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "no such run directory" in result.stderr

@@ -4,8 +4,8 @@ Bad input of any kind (a bad spec, a missing file, an invalid option value) ends
 on stderr, ``lpae: error: ...``, and exit code 2, never a traceback. A diverged training run
 exits with code 3. Known families of environment failures (damaged JSON or safetensors files, an
 unwritable study store, memory exhaustion) are explained in one line too (:func:`explain`); any
-other exception is a bug: one line saying so and exit code 1, or the traceback with
-``LPAE_DEBUG=1`` or ``lpae --debug COMMAND``.
+other exception is a bug: one line saying so and exit code 1. With ``LPAE_DEBUG=1`` or
+``lpae --debug COMMAND`` every error, input errors included, raises through with its traceback.
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ class LpaeGroup(TyperGroup):
                 sys.exit(0)
             fail(error.format_message())
         except (ValueError, TypeError, OSError) as error:
+            if debugging():  # where a message came from, for whoever hunts a misleading one
+                raise
             fail(explain(error) or str(error))
         except Exception as error:  # the last guard: known families in one line, bugs named as bugs
             if debugging():
