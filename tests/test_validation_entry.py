@@ -55,9 +55,13 @@ def test_seeds_outside_32_bits_are_refused(seed: int) -> None:
         RunSpec(split_seed=seed)
 
 
-def test_the_largest_seed_is_kept() -> None:
+def test_the_largest_seed_is_kept_and_trains(tmp_path: Path) -> None:
+    """2**32 - 1 is a valid seed everywhere it is used, offsets included (the split's seed + 1)."""
     grid = parse_grid(GRID.format(seeds=f"[{2**32 - 1}]"), "g.toml")
     assert grid.runs[0].spec.train.seed == 2**32 - 1
+    args = ["train", "--data", "iris", "--epochs", "1", "--hidden", "8", "--latent", "2", "--quiet"]
+    result = runner.invoke(app, [*args, "--seed", str(2**32 - 1), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.stderr
 
 
 @pytest.mark.parametrize(
@@ -67,6 +71,9 @@ def test_the_largest_seed_is_kept() -> None:
         (["--seed", str(2**32)], "seed must be an integer with 0 <= seed < 2**32"),
         (["--loss", "gaussian:scale=1e-300"], "'1e-300' is beyond float32"),
         (["--normal-classes", "99"], "99 not among the classes of 'iris'"),
+        (["--val-fraction", "2"], "val_fraction must be a fraction of the rows in (0, 1), got 2.0"),
+        (["--test-fraction", "0"], "test_fraction must be a fraction of the rows in (0, 1), got 0.0"),
+        (["--val-fraction", "0.6", "--test-fraction", "0.6"], "val_fraction + test_fraction must leave rows"),
     ],
 )
 def test_bad_values_of_lpae_train_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:

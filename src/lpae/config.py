@@ -321,6 +321,15 @@ class RunSpec:
         check_nan_policy(self.nan)
         check_choice("preprocess", self.preprocess, ("auto", *METHODS))
         check_seed("split_seed", self.split_seed)
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < 1):
+                raise ValueError(f"{name} must be a fraction of the rows in (0, 1), got {value}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction must leave rows to train on (sum < 1), got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
         if self.normal_classes is not None:
             object.__setattr__(self, "normal_classes", tuple(self.normal_classes))
 
