@@ -3,6 +3,7 @@ that draws with them, fixed scales that float32 can hold, normal classes present
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,15 @@ def test_bad_values_of_lpae_train_are_one_line(tmp_path: Path, args: list[str], 
     assert result.exit_code == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("lpae: error:") and message in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[train]\nimage_size = 0\n", "image_size must be a positive integer, got 0"),
+        ('[[grids]]\ntrain = "x"\n', "grids[0]: [train] must be a table of options"),
+    ],
+)
+def test_grid_values_refused_before_anything_runs(extra: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_grid(GRID.format(seeds="[0]").replace("[train]\nepochs = 1\n", "") + extra, "g.toml")

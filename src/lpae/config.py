@@ -321,6 +321,8 @@ class RunSpec:
         check_nan_policy(self.nan)
         check_choice("preprocess", self.preprocess, ("auto", *METHODS))
         check_seed("split_seed", self.split_seed)
+        if self.image_size is not None and not positive_int(self.image_size):
+            raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < 1):

@@ -44,6 +44,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from lpae import criteria
 from lpae.config import SEED_LIMIT, RunSpec, as_json, coerce, options, with_options
 from lpae.data import DATASETS, missing_requirement
@@ -144,6 +146,8 @@ def parse_grid(text: str, origin: str = "grid") -> Grid:
         for index, block in enumerate(blocks):
             where = f"{origin}: grids[{index}]"
             check_keys(block, BLOCK_KEYS, where)
+            if not isinstance(block.get("train", {}), dict) or not isinstance(shared.get("train", {}), dict):
+                raise ValueError(f"{where}: [train] must be a table of options")
             merged = {**shared, **block, "train": {**shared.get("train", {}), **block.get("train", {})}}
             block_runs, block_notes = expand_block(merged, where)
             # Blocks may overlap (a run in two blocks is one run); within a block a repeat is an error.
@@ -394,7 +398,8 @@ def dry_build(spec: RunSpec, losses: list[str], where: str) -> None:
     if not shape or not all(isinstance(d, int) for d in shape):
         return  # shape known only after loading (user files): checked when the run starts
     try:
-        for loss in losses:
-            build_model(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
+        with torch.device("meta"):  # shapes only: a huge model is checked without allocating it
+            for loss in losses:
+                build_model(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
