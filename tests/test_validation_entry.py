@@ -96,3 +96,11 @@ def test_bad_values_of_lpae_train_are_one_line(tmp_path: Path, args: list[str], 
 def test_grid_values_refused_before_anything_runs(extra: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_grid(GRID.format(seeds="[0]").replace("[train]\nepochs = 1\n", "") + extra, "g.toml")
+
+
+def test_a_model_too_big_for_the_machine_is_refused_before_it_is_allocated() -> None:
+    """Counted on torch's meta device: 1e12 parameters are refused in a grid without allocating."""
+    text = GRID.format(seeds="[0]") + "[[models]]\nhidden = [1000000000000]\n"
+    with pytest.raises(ValueError, match=r"models\[0\]: the model \(hidden \[1000000000000\], latent 16\)"):
+        parse_grid(text, "g.toml")
+    assert parse_grid(GRID.format(seeds="[0]") + "[[models]]\nhidden = [64]\n", "g.toml").runs

@@ -24,7 +24,7 @@ from lpae.atomic import staging_dir, write_json
 from lpae.config import DataRecord, RunConfig, RunSpec, options
 from lpae.data import Dataset, default_method, fit_preprocessor, load
 from lpae.metrics import evaluate, history_health
-from lpae.models import Autoencoder
+from lpae.models import Autoencoder, check_fits_memory
 from lpae.protocol import check_fraction, check_normal_classes
 from lpae.runs import (
     PreparedData,
@@ -71,6 +71,7 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     )
     model = spec.model.resolve(dataset.shape, dataset.info.get("image_shape"))
     config = RunConfig(data, str(criterion), model, spec.train, torch_version=torch.__version__)
+    check_fits_memory(dataset.shape, model, criteria.build(config.loss, feature_shape=dataset.shape))
     return config, prepare_data(config, dataset, rows)
 
 

@@ -49,7 +49,7 @@ import torch
 from lpae import criteria
 from lpae.config import SEED_LIMIT, RunSpec, as_json, coerce, options, with_options
 from lpae.data import DATASETS, missing_requirement
-from lpae.models import build_model
+from lpae.models import check_fits_memory
 
 BLOCK_KEYS = ("seeds", "criteria", "data", "models", "train", "contaminate")
 TOP_KEYS = ("name", *BLOCK_KEYS, "grids")
@@ -400,6 +400,6 @@ def dry_build(spec: RunSpec, losses: list[str], where: str) -> None:
     try:
         with torch.device("meta"):  # shapes only: a huge model is checked without allocating it
             for loss in losses:
-                build_model(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
+                check_fits_memory(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
