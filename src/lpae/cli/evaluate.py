@@ -30,6 +30,8 @@ def eval_command(
     run = load_run(run_dir)
     if json_path is not None and not json_path.parent.is_dir():
         raise ValueError(f"--json {json_path}: folder {json_path.parent} does not exist")
+    if json_path is not None and json_path.is_dir():
+        raise ValueError(f"--json {json_path}: is a folder; give the name of a file to write")
     metrics = evaluate(run, data=data)
     if data is None:
         stored = read_json_object(run_dir / "metrics.json")
