@@ -178,3 +178,12 @@ def test_run_files_share_one_mode(iris_run: Path) -> None:
     modes = {p.name: p.stat().st_mode & 0o777 for p in iris_run.iterdir()}
     assert set(modes) == {"config.json", "model.safetensors", "history.csv", "metrics.json"}
     assert set(modes.values()) == {0o666 & ~current_umask()}, modes
+
+
+def test_eval_json_onto_a_folder_is_one_line_and_changes_nothing(iris_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(iris_run, run)
+    before = (run / "metrics.json").read_bytes()
+    result = runner.invoke(app, ["eval", str(run), "--json", str(tmp_path), "--quiet"])
+    assert result.exit_code == 2 and "is a folder; give the name of a file to write" in result.stderr
+    assert (run / "metrics.json").read_bytes() == before
