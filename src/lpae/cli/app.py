@@ -41,7 +41,7 @@ def format_warning(message: Warning | str, category: type[Warning], *_: Any, **_
 
 
 def debugging() -> bool:
-    """Whether a bug should show its traceback: LPAE_DEBUG=1 in the environment (``--debug`` sets it)."""
+    """Whether errors raise through with their traceback: LPAE_DEBUG=1 (``--debug`` sets it)."""
     return os.environ.get("LPAE_DEBUG", "") not in ("", "0")
 
 
@@ -140,7 +140,7 @@ app = typer.Typer(
 @app.callback()
 def global_options(
     debug: bool = typer.Option(
-        False, "--debug", help="show the traceback of an internal error (the same as LPAE_DEBUG=1)"
+        False, "--debug", help="show the traceback of any error (the same as LPAE_DEBUG=1)"
     ),
 ) -> None:
     """Options of every command."""
