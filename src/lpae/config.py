@@ -500,7 +500,7 @@ def check_preprocess_record(record: Any, shape: tuple[int, ...]) -> None:
             f"data.preprocess.method {record['method']!r} is not a preprocessing method; allowed: "
             f"{', '.join(METHODS)}"
         )
-    if list(record["shape"]) != list(shape):
+    if not isinstance(record["shape"], list | tuple) or list(record["shape"]) != list(shape):
         raise ValueError(f"data.preprocess.shape {record['shape']!r} differs from data.shape {list(shape)}")
     size = math.prod(shape)
     for key in ("shift", "scale"):
@@ -514,6 +514,7 @@ def check_preprocess_record(record: Any, shape: tuple[int, ...]) -> None:
 
 
 def flatten(values: list[Any]) -> Any:
+    """The leaves of nested lists (statistics of image data are stored as nested lists)."""
     for value in values:
         if isinstance(value, list):
             yield from flatten(value)
