@@ -187,3 +187,22 @@ def test_eval_json_onto_a_folder_is_one_line_and_changes_nothing(iris_run: Path,
     result = runner.invoke(app, ["eval", str(run), "--json", str(tmp_path), "--quiet"])
     assert result.exit_code == 2 and "is a folder; give the name of a file to write" in result.stderr
     assert (run / "metrics.json").read_bytes() == before
+
+
+def test_resume_from_a_foreign_checkpoint_is_one_line(iris_run: Path, tmp_path: Path) -> None:
+    """OUT.partial holds this run's settings but a checkpoint of another model."""
+    from lpae.checkpoint import save_checkpoint
+
+    out = tmp_path / "run"
+    partial = tmp_path / "run.partial"
+    partial.mkdir()
+    shutil.copy(iris_run / "config.json", partial / "config.json")
+    save_checkpoint(
+        partial / "checkpoint.safetensors", {"model/other.weight": torch.zeros(3)}, {"progress": {}}
+    )
+    args = ["train", "--data", "iris", "--epochs", "1", "--latent", "2", "--hidden", "8", "--quiet"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--resume"])
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, (result.stderr, result.exception)
+    assert "checkpoint.safetensors: the checkpoint does not fit this run" in lines[0]
+    assert "--overwrite" in lines[0] and not out.exists()
