@@ -84,3 +84,10 @@ def test_staging_dir_replaces_only_on_success(tmp_path: Path) -> None:
         (tmp / "b.txt").write_text("second")
     assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left behind
+
+
+def test_a_folder_is_not_overwritten_by_a_file(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ValueError, match="is a folder; give the name of a file to write"):
+        write_text(tmp_path / "out", "x")
+    assert (tmp_path / "out").is_dir() and [p.name for p in tmp_path.iterdir()] == ["out"]

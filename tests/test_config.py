@@ -229,8 +229,11 @@ def test_with_options_checks_types_and_names() -> None:
         with_options(RunSpec(), {"latent": None})
 
 
+NO_PREPROCESSING = {"method": "none", "shape": [4], "shift": [0.0] * 4, "scale": [1.0] * 4}
+
+
 def test_run_config_round_trips_and_reads_older_files(tmp_path: Path) -> None:
-    data = DataRecord("iris", "iris", (4,), "table", 150, {"method": "none"}, normal_classes=(0, 2))
+    data = DataRecord("iris", "iris", (4,), "table", 150, NO_PREPROCESSING, normal_classes=(0, 2))
     config = RunConfig(data, "lp:p=0.5", ModelSettings().resolve((4,)), TrainSettings(epochs=3))
     raw = json.loads(json.dumps(config.to_json()))
     assert RunConfig.from_json(raw) == config
@@ -245,7 +248,7 @@ def test_run_config_round_trips_and_reads_older_files(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_config_names_its_version() -> None:
-    data = DataRecord("iris", "iris", (4,), "table", 150, {"method": "none"})
+    data = DataRecord("iris", "iris", (4,), "table", 150, NO_PREPROCESSING)
     raw = RunConfig(data, "l2", ModelSettings().resolve((4,)), TrainSettings()).to_json()
     raw = {**raw, "lpae_version": "9.0.0", "train": {**raw["train"], "warp": 2}}
     with pytest.raises(ValueError, match=r"written by lpae 9\.0\.0, which this version .* cannot read"):

@@ -62,6 +62,40 @@ def empty_folder(folder: Path) -> Path:
     return folder / "nothing"
 
 
+def same_names_in_subfolders(folder: Path) -> Path:
+    """Two classes, each with a 9.png, of different sizes: the message must tell them apart."""
+    from PIL import Image
+
+    images = folder / "images"
+    for label, (height, width) in (("a", (8, 8)), ("b", (12, 10))):
+        (images / label).mkdir(parents=True)
+        for name in ("1.png", "9.png") if label == "a" else ("9.png",):
+            Image.fromarray(np.zeros((height, width), np.uint8)).save(images / label / name)
+    return images
+
+
+def symlink_loop(folder: Path) -> Path:
+    os.symlink(folder / "b.csv", folder / "a.csv")
+    os.symlink(folder / "a.csv", folder / "b.csv")
+    return folder / "a.csv"
+
+
+def utf16_csv(folder: Path) -> Path:
+    path = folder / "excel.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i * i}\n" for i in range(10)), encoding="utf-16")
+    return path
+
+
+def utf16_csv_without_mark(folder: Path) -> Path:
+    path = folder / "excel.csv"
+    path.write_bytes(("a,b\n" + "".join(f"{i},{i * i}\n" for i in range(10))).encode("utf-16-le"))
+    return path
+
+
+def beyond_float32(folder: Path) -> Path:
+    return text("a,b\n" + "".join(f"{i},{i}e38\n" for i in range(1, 8)))(folder)
+
+
 def missing(folder: Path) -> Path:
     return folder / "missing.csv"
 
@@ -120,6 +154,16 @@ BAD_INPUTS: list[tuple[str, Callable[[Path], Path], str, str]] = [
         "label column 'y' has 1 missing",
     ),
     ("mixed image sizes", image_folder([(8, 8), (8, 8), (10, 12)]), "", "images have different sizes"),
+    ("same names in subfolders", same_names_in_subfolders, "", "(a/9.png is 8x8, b/9.png is 10x12)"),
+    ("symlink loop", symlink_loop, "", "a symbolic link that leads nowhere (a loop"),
+    ("UTF-16 csv", utf16_csv, "", "is UTF-16 text; lpae reads UTF-8 tables: save it as UTF-8"),
+    ("UTF-16 csv without mark", utf16_csv_without_mark, "", "is UTF-16 text"),
+    (
+        "values beyond float32",
+        beyond_float32,
+        "",
+        "4 value(s) beyond float32's range (|x| > 3.4e38, the working precision) in column(s) b (4)",
+    ),
     ("no images", empty_folder, "", "no PNG or JPEG images"),
     ("binary file named .csv", binary_csv, "", "is a binary file"),
     ("non-UTF-8 file named .csv", non_utf8_csv, "", "is not UTF-8 text"),
@@ -203,6 +247,19 @@ def test_unreadable_file(tmp_path: Path) -> None:
         assert_one_line_error(result, path, "cannot read the file (permission denied)", out)
     finally:
         shutil.rmtree(base)
+
+
+def test_values_beyond_float32_give_no_warning_first(tmp_path: Path) -> None:
+    """The float32 range is checked before the cast, so numpy's overflow warning never shows."""
+    import warnings
+
+    from lpae.data import load
+
+    path = beyond_float32(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            load(str(path))
 
 
 def test_warnings_for_dropped_columns_and_rows_training_still_runs(tmp_path: Path) -> None:

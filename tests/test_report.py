@@ -194,7 +194,7 @@ def test_report_has_every_section_the_metrics_allow(rich_study: Path) -> None:
     assert '<section id="convergence">' not in page and '<section id="reconstructions">' not in page
     assert "Left out for lack of data" in page and "convergence" in page
     markdown = (rich_study / "report.md").read_text()
-    assert markdown.startswith("# lpae study: fabricated <study>") and "## Verdict" in markdown
+    assert markdown.startswith("# lpae study: fabricated &lt;study&gt;") and "## Verdict" in markdown
     anomaly = markdown.split("## Anomaly detection")[1].split("\n## ")[0]
     assert "anomaly_auprc_nll" in anomaly and "Anomalies are 25.0% of the test rows" in anomaly
     problems = markdown.split("## Diverged and failed runs")[1]
@@ -287,6 +287,11 @@ def test_data_derived_text_is_escaped(rich_study: Path) -> None:
     assert "<script" not in page and "<b>file" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.csv" in page and "bad &lt;b&gt;file&lt;/b&gt;" in page
     assert "fabricated &lt;study&gt;" in page
+    markdown = (rich_study / "report.md").read_text()  # Markdown passes raw HTML through: escaped too
+    assert "<script" not in markdown and "<b>file" not in markdown and "<study>" not in markdown
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;.csv" in markdown and "bad &lt;b&gt;file&lt;/b&gt;" in markdown
+    )
 
 
 def test_images_are_embedded_pngs_and_nothing_is_fetched(rich_study: Path) -> None:

@@ -30,6 +30,8 @@ def write_with(path: Path | str, write: Callable[[Path], object]) -> Path:
     (``figure.savefig``, ``frame.to_parquet``, ``safetensors``); the parent folder is created.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give the name of a file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -90,6 +90,15 @@ def positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+SEED_LIMIT = 2**32  # numpy's and scikit-learn's seeds are 32-bit unsigned
+
+
+def check_seed(what: str, value: Any) -> None:
+    """A seed every library that draws with it accepts: an integer with 0 <= seed < 2**32."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{what} must be an integer with 0 <= {what} < 2**32, got {value!r}")
+
+
 def check_choice(what: str, value: Any, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
@@ -243,6 +252,7 @@ class TrainSettings:
             raise ValueError(f"epochs must be a positive integer, got {self.epochs}")
         if not positive_int(self.batch_size):
             raise ValueError(f"batch size must be a positive integer, got {self.batch_size}")
+        check_seed("seed", self.seed)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
@@ -328,6 +338,18 @@ class RunSpec:
         check_choice("preprocess", self.preprocess, ("auto", *METHODS))
         if not (isinstance(self.anomaly_rate, int | float) and 0 < self.anomaly_rate < 1):
             raise ValueError(f"anomaly rate must be a fraction in (0, 1), got {self.anomaly_rate}")
+        check_seed("split_seed", self.split_seed)
+        if self.image_size is not None and not positive_int(self.image_size):
+            raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < 1):
+                raise ValueError(f"{name} must be a fraction of the rows in (0, 1), got {value}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction must leave rows to train on (sum < 1), got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
         if self.normal_classes is not None:
             object.__setattr__(self, "normal_classes", tuple(self.normal_classes))
 
@@ -470,6 +492,58 @@ class DataRecord:
     contaminate_seed: int = 0
     anomaly_rate: float | None = None  # one-class test rows: None = every anomaly (configs before 0.2)
 
+    def __post_init__(self) -> None:
+        """Checks that keep a damaged or edited config.json from failing later, deep inside numpy."""
+        if not isinstance(self.spec, str) or not self.spec:
+            raise ValueError(f"data.spec must be a data set spec (a string), got {self.spec!r}")
+        if not (isinstance(self.shape, tuple) and self.shape and all(positive_int(s) for s in self.shape)):
+            raise ValueError(f"data.shape must be a list of positive integers, got {self.shape!r}")
+        check_preprocess_record(self.preprocess, self.shape)
+
+
+PREPROCESS_KEYS = ("method", "shape", "shift", "scale")
+
+
+def check_preprocess_record(record: Any, shape: tuple[int, ...]) -> None:
+    """data.preprocess of a config.json: a known method and per-feature statistics for ``shape``."""
+    from lpae.data.preprocess import METHODS
+
+    if not isinstance(record, Mapping):
+        keys = ", ".join(PREPROCESS_KEYS)
+        raise ValueError(f"data.preprocess must be an object with {keys}, got {record!r}")
+    missing = [key for key in PREPROCESS_KEYS if key not in record]
+    if missing:
+        raise ValueError(f"data.preprocess is missing {', '.join(missing)}")
+    if record["method"] not in METHODS:
+        raise ValueError(
+            f"data.preprocess.method {record['method']!r} is not a preprocessing method; allowed: "
+            f"{', '.join(METHODS)}"
+        )
+    if not isinstance(record["shape"], list | tuple) or list(record["shape"]) != list(shape):
+        raise ValueError(f"data.preprocess.shape {record['shape']!r} differs from data.shape {list(shape)}")
+    size = math.prod(shape)
+    for key in ("shift", "scale"):
+        values = record[key]
+        flat = list(flatten(values)) if isinstance(values, list) else None
+        if flat is None or len(flat) != size or not all(is_finite_number(v) for v in flat):
+            raise ValueError(
+                f"data.preprocess.{key} must hold {size} finite numbers (one per feature of shape "
+                f"{list(shape)}), got {str(values)[:60]}"
+            )
+
+
+def flatten(values: list[Any]) -> Any:
+    """The leaves of nested lists (statistics of image data are stored as nested lists)."""
+    for value in values:
+        if isinstance(value, list):
+            yield from flatten(value)
+        else:
+            yield value
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -504,18 +578,23 @@ class RunConfig:
     def from_json(cls, raw: Any, where: str = "config.json") -> RunConfig:
         """Read a config.json (fields that older versions did not write take their defaults)."""
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise ValueError(f"{where}: not an lpae run configuration")
+            raise ValueError(f'{where}: not an lpae run configuration (no "format": "{FORMAT}")')
         version = raw.get("lpae_version", "unknown")
         try:
-            data = read_section(DataRecord, raw["data"])
-            model = read_section(ModelSettings, raw["model"])
-            train = read_section(TrainSettings, raw["train"])
+            missing = [key for key in ("data", "loss", "model", "train") if key not in raw]
+            if missing:
+                raise ValueError(f"missing key {', '.join(map(repr, missing))}")
+            data = read_section(DataRecord, raw["data"], "data")
+            model = read_section(ModelSettings, raw["model"], "model")
+            train = read_section(TrainSettings, raw["train"], "train")
             extra = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)} - {"format"})
             if extra:
                 raise ValueError(f"unknown settings {', '.join(extra)}")
+            if not isinstance(raw["loss"], str):
+                raise ValueError(f"loss must be a criterion spec (a string), got {raw['loss']!r}")
             return cls(
                 data,
-                str(raw["loss"]),
+                raw["loss"],
                 model,
                 train,
                 lpae_version=str(version),
@@ -526,6 +605,10 @@ class RunConfig:
             )
         except (KeyError, TypeError, ValueError) as error:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error)
+            if version == __version__:  # written by this version: damaged or edited since
+                raise ValueError(
+                    f"{where}: {detail}; the file was damaged or edited: restore it or retrain the run"
+                ) from None
             raise ValueError(
                 f"{where}: written by lpae {version}, which this version ({__version__}) cannot read "
                 f"({detail}); retrain the run with this version"
@@ -541,14 +624,33 @@ def as_json(value: Any) -> Any:
     return value
 
 
-def read_section(owner: type, raw: Mapping[str, Any]) -> Any:
-    """A dataclass from its JSON: lists of the tuple fields back to tuples, unknown keys an error."""
+def read_section(owner: type, raw: Any, section: str = "") -> Any:
+    """A dataclass from its JSON: lists of the tuple fields back to tuples, unknown keys an error,
+    and each value checked against the field's type (a string where a number belongs is refused
+    here, not deep inside the model)."""
+    section = section or owner.__name__
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{section} must be an object of settings, got {raw!r:.60}")
     names = {f.name for f in dataclasses.fields(owner)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise ValueError(f"unknown {owner.__name__} settings {', '.join(unknown)}")
-    values = {key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()}
+        raise ValueError(f"unknown {section} settings {', '.join(unknown)}")
+    hints = typing.get_type_hints(owner)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if typing.get_origin(hints[key]) is not dict:  # data.preprocess: DataRecord checks it
+            value = check_type(f"{section}.{key}", hints[key], value)
+        values[key] = tuple(value) if isinstance(value, list) else value
     for item in dataclasses.fields(owner):  # written before the setting existed: what it meant then
         if item.name not in values and "absent" in item.metadata:
             values[item.name] = item.metadata["absent"]
+    missing = [f.name for f in dataclasses.fields(owner) if f.name not in values and f.default is MISSING]
+    if missing:
+        raise ValueError(f"{section} is missing {', '.join(f'{section}.{name}' for name in missing)}")
     return owner(**values)
+
+
+def check_type(name: str, kind: Any, value: Any) -> Any:
+    """``value`` if it fits the annotation ``kind`` (JSON form: lists for tuples), else ValueError."""
+    option = Option(name, "", kind, None, "", FREE, frozenset(), None, False)
+    return coerce(option, value)

@@ -27,7 +27,7 @@ from lpae.data import Dataset, default_method, fit_preprocessor, load
 from lpae.dequantize import bin_widths
 from lpae.dequantize import resolve as resolve_dequantize
 from lpae.metrics import evaluate, history_health
-from lpae.models import Autoencoder
+from lpae.models import Autoencoder, check_fits_memory
 from lpae.protocol import check_fraction, check_normal_classes
 from lpae.runs import (
     PreparedData,
@@ -78,6 +78,7 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     dequantize = resolve_dequantize(spec.train.dequantize, criterion, preprocessor.quantization, spec.data)
     train = dataclasses.replace(spec.train, dequantize=dequantize)
     config = RunConfig(data, str(criterion), model, train, torch_version=torch.__version__)
+    check_fits_memory(dataset.shape, model, criteria.build(config.loss, feature_shape=dataset.shape))
     return config, prepare_data(config, dataset, rows)
 
 

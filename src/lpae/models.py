@@ -422,3 +422,33 @@ MODEL_CLASSES: dict[str, type[Autoencoder]] = {
 def build_model(shape: Sequence[int], settings: ModelSettings, criterion: Criterion) -> Autoencoder:
     """Build the model ``settings`` name for samples of ``shape``, initialised from the global RNG."""
     return MODEL_CLASSES[settings.model](shape, settings, criterion)
+
+
+# Weights, their gradients and Adam's two moments: four float32 copies of every parameter.
+TRAINING_COPIES = 4
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where the system does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_memory(shape: Sequence[int], settings: ModelSettings, criterion: Criterion) -> None:
+    """Refuse a model whose training state could not fit in this machine's memory, before any of
+    it is allocated: the model is built on torch's meta device (shapes only) and counted."""
+    with torch.device("meta"):
+        model = build_model(shape, settings, criterion)
+    n_params = sum(p.numel() for p in model.parameters())
+    need = TRAINING_COPIES * 4 * n_params
+    total = physical_memory()
+    if total is not None and need > total:
+        raise ValueError(
+            f"the model (hidden {list(settings.hidden or ())}, latent {settings.latent}) has "
+            f"{n_params:.3g} parameters, {need / 2**30:.3g} GiB to train (weights, gradients, Adam "
+            f"state), more than this machine's {total / 2**30:.3g} GiB; use smaller --hidden sizes"
+        )

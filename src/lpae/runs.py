@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lpae import criteria
+from lpae.atomic import write_with
 from lpae.config import RunConfig
 from lpae.data import Dataset, Preprocessor, load, split_indices
 from lpae.models import Autoencoder, build_model
@@ -40,8 +42,27 @@ RUN_FILES = ("config.json", "model.safetensors", "metrics.json")
 
 
 def read_json(path: Path) -> Any:
-    with open(path) as handle:
-        return json.load(handle)
+    """A JSON file's content; ValueError naming the file when it is not JSON (or not UTF-8)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}: not valid JSON ({error.msg}: line {error.lineno} column {error.colno}); "
+            "fix the file or restore it"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file (JSON expected); restore the file") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (config.json, metrics.json)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{path}: expected a JSON object {{...}}, found {type(data).__name__}; restore the file"
+        )
+    return data
 
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -71,7 +92,7 @@ def check_run_dir(path: Path) -> Path:
 
 def read_config(path: Path) -> RunConfig:
     """A run's config.json as a :class:`lpae.config.RunConfig`."""
-    return RunConfig.from_json(read_json(path), where=str(path))
+    return RunConfig.from_json(read_json_object(path), where=str(path))
 
 
 @dataclass
@@ -140,6 +161,20 @@ def prepare_data(config: RunConfig, dataset: Dataset | None = None, rows: Rows |
     data = config.data
     if dataset is None:
         dataset = load(data.spec, nan=data.nan, image_size=data.image_size)
+        if dataset.shape != data.shape:
+            raise ValueError(
+                f"data {data.spec!r} has samples of shape {dataset.shape}, but the run's config.json "
+                f"says {data.shape}: the config points at other data than the run was trained on"
+            )
+    if data.normal_classes is not None and dataset.y is not None:
+        present = sorted(int(c) for c in np.unique(dataset.y))
+        absent = [c for c in data.normal_classes if c not in present]
+        if absent:
+            raise ValueError(
+                f"normal_classes {list(data.normal_classes)} of the run's config.json: "
+                f"{', '.join(map(str, absent))} not among the classes of {dataset.name!r} "
+                f"({', '.join(map(str, present))}); the one-class protocol needs them in the data"
+            )
     if rows is None:
         rows = split_rows(
             dataset,
@@ -179,11 +214,55 @@ def load_run(path: Path | str) -> Run:
     """Rebuild a run's model from config.json and model.safetensors alone."""
     path = check_run_dir(Path(path))
     config = read_config(path / "config.json")
-    model = build_from_config(config)
-    model.load_state_dict(load_file(path / "model.safetensors"))
+    metrics = read_json_object(path / "metrics.json")
+    try:
+        model = build_from_config(config)
+    except ValueError as error:
+        raise ValueError(f"{path / 'config.json'}: {error}") from None
+    load_weights(model, path / "model.safetensors")
     model.eval()
-    return Run(path, config, model, read_json(path / "metrics.json"))
+    return Run(path, config, model, metrics)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; ValueError naming the file when it is damaged or not one
+    (a pickle written by torch.save is refused here, never unpickled)."""
+    try:
+        return load_file(path)
+    except SafetensorError as error:
+        raise ValueError(
+            f"{path}: not a readable safetensors file ({' '.join(str(error).split())}); "
+            "the file is damaged or was not written by lpae: retrain the run or restore the file"
+        ) from None
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load a run's weights into ``model``, built from its config.json: every tensor must be there
+    with the shape the config implies, otherwise a ValueError says which and why."""
+    weights = read_weights(path)
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    wrong = [
+        f"{name} is {tuple(weights[name].shape)}, config.json implies {shape}"
+        for name, shape in expected.items()
+        if name in weights and tuple(weights[name].shape) != shape
+    ]
+    problems = (
+        ([f"missing {', '.join(missing[:3])}"] if missing else [])
+        + ([f"unexpected {', '.join(extra[:3])}"] if extra else [])
+        + wrong[:2]
+    )
+    if problems:
+        raise ValueError(
+            f"{path}: the weights do not match the model config.json describes ({'; '.join(problems)}); "
+            "config.json and model.safetensors come from different runs or were edited"
+        )
+    model.load_state_dict(weights)
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path))
+    """model.safetensors, written through lpae.atomic so that it gets the mode of every other run
+    file (0o666 less the umask; safetensors alone creates it 0o600)."""
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    write_with(path, lambda tmp: save_file(tensors, str(tmp)))

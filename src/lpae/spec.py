@@ -83,6 +83,10 @@ def format_number(value: float) -> str:
     return repr(float(value))
 
 
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest positive normal float32 (numpy.finfo tiny)
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 @dataclass(frozen=True)
 class Number:
     """A real number in an interval, optionally also one of a few keywords such as 'learned'."""
@@ -94,6 +98,7 @@ class Number:
     integer: bool = False
     keywords: tuple[str, ...] = ()
     allow_inf: bool = False
+    float32: bool = False  # also refuse magnitudes that float32 (the working precision) cannot hold
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
@@ -122,6 +127,12 @@ class Number:
         above = value >= self.high if self.high_open and not infinite else value > self.high
         if below or above:
             raise ValueError(f"{text!r} is out of range: expected {self.describe()}")
+        if self.float32 and value != 0 and not FLOAT32_TINY <= abs(value) <= FLOAT32_MAX:
+            raise ValueError(
+                f"{text!r} is beyond float32, the working precision, where it would be "
+                f"{'zero or denormal' if abs(value) < 1 else 'infinite'}: give a magnitude between "
+                "1.2e-38 and 3.4e38"
+            )
         return value
 
     def format(self, value: Any) -> str:

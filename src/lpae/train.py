@@ -334,11 +334,17 @@ def read_checkpoint(
 ) -> tuple[dict[str, Tensor], Progress]:
     """Restore model, optimizer and generators from ``path``; return the best weights and progress."""
     tensors, meta = load_checkpoint(path)
-    model.load_state_dict(unprefixed("model", tensors))
-    optimizer.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
-    restore_generators(tensors, generators)
-    best = {name: tensor.to(device) for name, tensor in unprefixed("best", tensors).items()}
-    return best, Progress(**meta["progress"])
+    try:
+        model.load_state_dict(unprefixed("model", tensors))
+        optimizer.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
+        restore_generators(tensors, generators)
+        best = {name: tensor.to(device) for name, tensor in unprefixed("best", tensors).items()}
+        return best, Progress(**meta["progress"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:  # damaged, edited or foreign
+        detail = " ".join(str(error).split())[:200]
+        raise ValueError(
+            f"{path}: the checkpoint does not fit this run ({detail}); pass --overwrite to start over"
+        ) from None
 
 
 def fit(

@@ -25,14 +25,16 @@ def eval_command(
     """Rebuild a trained model from its run directory and compute every test metric (docs/metrics.md)."""
     from lpae.atomic import write_json
     from lpae.metrics import evaluate
-    from lpae.runs import load_run, read_json
+    from lpae.runs import load_run, read_json_object
 
     run = load_run(run_dir)
     if json_path is not None and not json_path.parent.is_dir():
         raise ValueError(f"--json {json_path}: folder {json_path.parent} does not exist")
+    if json_path is not None and json_path.is_dir():
+        raise ValueError(f"--json {json_path}: is a folder; give the name of a file to write")
     metrics = evaluate(run, data=data)
     if data is None:
-        stored = read_json(run_dir / "metrics.json")
+        stored = read_json_object(run_dir / "metrics.json")
         stored.update(metrics)
         write_json(run_dir / "metrics.json", stored)
     if json_path is not None:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from lpae.cli.app import app, flag, stop_interrupted
+from lpae.cli.app import app, fail, flag, stop_interrupted
 from lpae.cli.show import console
 from lpae.interrupt import Interrupted, interruptible
 
@@ -104,6 +104,14 @@ def study_run(
     if result.report is not None:
         console.print(f"report: {result.report}")
         console.print(f"summary: {result.report.with_suffix('.md')}")
+    if counts["failed"]:
+        total = sum(counts.values())
+        fail(
+            f"{counts['failed']} of {total} runs failed (their errors: `lpae study export {out}`, "
+            f"column error); fix the cause and retry them with `lpae study --resume --out {out} "
+            "--retry-failed`",
+            1,
+        )
 
 
 STUDY_DEFAULTS: dict[str, Any] = {

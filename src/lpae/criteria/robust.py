@@ -75,7 +75,7 @@ class LogCosh(ElementwiseLoss):
 CRITERIA.register(
     "huber",
     Huber,
-    [Param("delta", Number(low=0), 1.0, help="where the quadratic part turns linear")],
+    [Param("delta", Number(low=0, float32=True), 1.0, help="where the quadratic part turns linear")],
     summary="Huber: 0.5 r^2 inside |r| <= delta, linear outside",
 )
 CRITERIA.register(
@@ -87,7 +87,7 @@ CRITERIA.register(
 CRITERIA.register(
     "charbonnier",
     Charbonnier,
-    [Param("eps", Number(low=0), 1e-3, help="smoothing width")],
+    [Param("eps", Number(low=0, float32=True), 1e-3, help="smoothing width")],
     summary="Charbonnier sqrt(r^2 + eps^2) - eps, a smooth L1",
 )
 CRITERIA.register(

@@ -67,7 +67,7 @@ def scale_param(
 ) -> Param:
     return Param(
         name,
-        Number(low=0, keywords=tuple(modes)),
+        Number(low=0, keywords=tuple(modes), float32=True),  # 1e-300 would be 0 in float32
         default,
         help="",
     )

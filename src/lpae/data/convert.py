@@ -26,7 +26,8 @@ Arrays
 Matrices (N, D)
 
 4. fewer than 3 rows is an error (train, validation and test need one row each);
-5. NaN or infinite values (after the cast to float32) are an error that says how many and in which
+5. finite values beyond float32's range are an error that names their columns; NaN or infinite
+   values (after the cast to float32) are an error that says how many and in which
    columns, unless ``nan="drop"``, which drops those rows with a warning;
 6. constant columns carry no information: dropped with a warning; all constant is an error.
 
@@ -138,7 +139,7 @@ def table_dataset(frame: pd.DataFrame, label: str | None, source: str, nan: str)
         warnings.warn(
             f"{source}: dropping non-numeric column(s) {', '.join(examples)}{more}", DataWarning, stacklevel=2
         )
-    x = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)  # (N, D)
+    x = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)  # (N, D), float32 in matrix_dataset
     dataset = matrix_dataset(x, y, source, nan, numeric)
     dataset.info.update({"dropped_non_numeric": other})
     if label is not None:
@@ -178,12 +179,34 @@ def channels_first(x: np.ndarray, source: str) -> np.ndarray:
     )
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(x: Any, names: Sequence[str], source: str) -> None:
+    """Finite values too large for float32 (the working precision) are an error of their own:
+    cast, they would become infinite and be reported as infinite values of the file."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or x.dtype.itemsize <= 4:
+        return
+    with np.errstate(invalid="ignore"):
+        beyond = np.isfinite(x) & (np.abs(x) > FLOAT32_MAX)  # (N, D)
+    if beyond.any():
+        per_column = beyond.sum(axis=0)
+        where = np.flatnonzero(per_column)
+        counted = name_list([names[int(j)] for j in where], [int(per_column[j]) for j in where])
+        raise ValueError(
+            f"{source}: {int(per_column.sum())} value(s) beyond float32's range (|x| > 3.4e38, the "
+            f"working precision) in column(s) {counted}; rescale those columns or leave them out"
+        )
+
+
 def matrix_dataset(
     x: np.ndarray, y: np.ndarray | None, source: str, nan: str, columns: Sequence[str] | None = None
 ) -> Dataset:
     """Rules 4-6 on a numeric matrix x (N, D); ``columns`` names its columns (default 0, 1, ...)."""
     names = [str(c) for c in columns] if columns is not None else [str(j) for j in range(x.shape[1])]
-    x = np.asarray(x, dtype=np.float32)  # overflow beyond float32 becomes inf and is caught below
+    check_float32_range(x, names, source)
+    x = np.asarray(x, dtype=np.float32)
     check_rows(len(x), source)
     bad = ~np.isfinite(x)  # (N, D)
     n_dropped = 0

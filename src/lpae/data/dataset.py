@@ -134,5 +134,7 @@ def split_indices(
             index, test_size=test_fraction, random_state=seed, stratify=stratify(index)
         )
         val_size = val_fraction / (1 - test_fraction)
-    train, val = train_test_split(rest, test_size=val_size, random_state=seed + 1, stratify=stratify(rest))
+    # scikit-learn takes seeds below 2**32: the largest seed's offset wraps (no other seed moves)
+    val_seed = (seed + 1) % 2**32
+    train, val = train_test_split(rest, test_size=val_size, random_state=val_seed, stratify=stratify(rest))
     return Splits(np.sort(train), np.sort(val), np.sort(test))

@@ -60,10 +60,33 @@ def read_delimited(path: Path, delimiter: str) -> pd.DataFrame:
     return frame
 
 
+def wide_encoding(raw: bytes) -> str | None:
+    """UTF-16 or UTF-32 when the first bytes say so (a byte-order mark, or text whose every other
+    byte is NUL, as Excel and PowerShell write it), else None."""
+    for mark, name in (
+        (codecs.BOM_UTF32_LE, "UTF-32"),
+        (codecs.BOM_UTF32_BE, "UTF-32"),
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
+        if raw.startswith(mark):
+            return name
+    head = raw[:512]
+    if len(head) >= 8 and (head[1::2].count(0) == len(head[1::2]) or head[0::2].count(0) == len(head[0::2])):
+        return "UTF-16"
+    return None
+
+
 def read_text_head(path: Path) -> str:
     """The first 64 KiB as text; a binary or non-UTF-8 file raises ValueError."""
     with open(path, "rb") as handle:
         raw = handle.read(SNIFF_BYTES)
+    encoding = wide_encoding(raw)
+    if encoding is not None:
+        raise ValueError(
+            f"{path}: is {encoding} text; lpae reads UTF-8 tables: save it as UTF-8 (e.g. "
+            f"`iconv -f {encoding} -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix}`)"
+        )
     if b"\x00" in raw:
         raise ValueError(f"{path}: is a binary file, not a text table (it contains NUL bytes)")
     decoder = codecs.getincrementaldecoder("utf-8")()

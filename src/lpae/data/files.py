@@ -104,6 +104,11 @@ def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> D
 def read_raw(path: Path, options: dict[str, str], image_size: int | None = None) -> Raw:
     """What the reader of a file's format finds in it (after the checks every file gets)."""
     if not path.exists():
+        if path.is_symlink():
+            raise ValueError(
+                f"{path}: a symbolic link that leads nowhere (a loop, or its target is missing); "
+                "point it at the data file or give the file itself"
+            )
         raise ValueError(f"{path}: no such file or folder")
     if not path.is_dir():
         check_readable(path)

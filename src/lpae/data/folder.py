@@ -66,8 +66,9 @@ def read_image_folder(folder: Path, options: FileOptions) -> Raw:
         if len(sizes) > 1:
             (size_a, path_a), (size_b, path_b) = list(sizes.items())[:2]
             raise ValueError(
-                f"{folder}: images have different sizes ({path_a.name} is {size_a[0]}x{size_a[1]}, "
-                f"{path_b.name} is {size_b[0]}x{size_b[1]}); pass --image-size N to resize them to N x N"
+                f"{folder}: images have different sizes ({path_a.relative_to(folder)} is "
+                f"{size_a[0]}x{size_a[1]}, {path_b.relative_to(folder)} is {size_b[0]}x{size_b[1]}); "
+                "pass --image-size N to resize them to N x N"
             )
     arrays = [read_image(path, colour, options.image_size) for path in paths]  # each (C, H, W)
     return Raw(

@@ -105,5 +105,6 @@ DATASETS.register(
     shape=(1, SIDE, SIDE),
     kind="image",
     labels=True,
+    classes=10,  # digits 0..9
     requires=(PACKAGE, INSTALL),
 )

@@ -71,6 +71,9 @@ SETS = [
     ("iris", 4, True, "Fisher's iris, 150 x 4 continuous, 3 classes", None, None),
 ]
 
+# Class labels are 0 .. n - 1; grids check normal_classes against this count before anything runs.
+CLASS_COUNTS = {"digits": 10, "breast_cancer": 2, "wine": 3, "iris": 3}
+
 for _name, _features, _labels, _summary, _info, _levels in SETS:
     DATASETS.register(
         _name,
@@ -79,5 +82,6 @@ for _name, _features, _labels, _summary, _info, _levels in SETS:
         shape=(_features,),
         kind="tabular",
         labels=_labels,
+        classes=CLASS_COUNTS.get(_name),
         requires=None,
     )

@@ -167,6 +167,7 @@ def train_one(job: Job, out: Path) -> Outcome:
         # (lpae.experiment guarantees the same weights as an uninterrupted run).
         metrics = train_run(job.spec, out, overwrite=True, resume=True)
     except Exception as error:  # a failing run is a result, not the end of the study
+        discard(out)
         return Outcome(job.run_id, "failed", {}, first_line(error), started, time.time())
     return outcome_from_metrics(job, metrics, started)
 
@@ -177,10 +178,20 @@ def train_fused(unit: Unit, outs: list[Path]) -> list[Outcome]:
         results = train_group([job.spec for job in unit.jobs], outs, overwrite=True)
     except Exception as error:
         message = first_line(error)
+        for out in outs:  # members written before the group failed are failed runs too
+            discard(out)
         return [Outcome(job.run_id, "failed", {}, message, started, time.time()) for job in unit.jobs]
     return [
         outcome_from_metrics(job, metrics, started) for job, metrics in zip(unit.jobs, results, strict=True)
     ]
+
+
+def discard(out: Path) -> None:
+    """Remove the run folder of a failed run: a folder left from an earlier attempt, or written
+    by a fused group before it failed, must not look like a finished run (its checkpoint in
+    ``OUT.partial`` stays for --retry-failed)."""
+    if out.is_dir():
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def read_files(run_dir: Path) -> dict[str, bytes] | None:

@@ -48,10 +48,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from lpae import criteria
-from lpae.config import RunSpec, as_json, options, with_options
+from lpae.config import SEED_LIMIT, RunSpec, as_json, coerce, options, with_options
 from lpae.data import DATASETS, is_file_spec, missing_requirement
-from lpae.models import build_model
+from lpae.models import check_fits_memory
 from lpae.study.files import FINGERPRINT_KEY, file_fingerprint, resolve_file_spec, spec_path
 
 BLOCK_KEYS = ("seeds", "criteria", "data", "models", "train", "contaminate")
@@ -161,8 +163,7 @@ def parse_grid(text: str, origin: str = "grid", base: Path | str | None = None) 
         raise ValueError(f"{origin}: not valid TOML: {error}") from None
     check_keys(table, TOP_KEYS, origin)
     name = table.get("name", Path(origin).stem if origin.endswith(".toml") else origin.split()[-1])
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{origin}: name must be a non-empty string")
+    check_name(name, origin)
     blocks = table.get("grids")
     if blocks is None:
         runs, notes = expand_block(table, origin, base)
@@ -175,6 +176,8 @@ def parse_grid(text: str, origin: str = "grid", base: Path | str | None = None) 
         for index, block in enumerate(blocks):
             where = f"{origin}: grids[{index}]"
             check_keys(block, BLOCK_KEYS, where)
+            if not isinstance(block.get("train", {}), dict) or not isinstance(shared.get("train", {}), dict):
+                raise ValueError(f"{where}: [train] must be a table of options")
             merged = {**shared, **block, "train": {**shared.get("train", {}), **block.get("train", {})}}
             block_runs, block_notes = expand_block(merged, where, base)
             # Blocks may overlap (a run in two blocks is one run); within a block a repeat is an error.
@@ -185,6 +188,22 @@ def parse_grid(text: str, origin: str = "grid", base: Path | str | None = None) 
         raise ValueError(f"{origin}: the grid is empty (no runs to train)")
     runs = [dataclasses.replace(run, position=i) for i, run in enumerate(runs)]
     return Grid(name.strip(), origin, text, tuple(runs), tuple(notes), str(base))
+
+
+def check_name(name: Any, origin: str) -> None:
+    """A study name is a name, not a path: it becomes the folder ``studies/NAME``, so separators,
+    ``.``/``..``, a leading dot (hidden, like staging folders) and control characters are refused."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{origin}: name must be a non-empty string")
+    text = name.strip()
+    bad = (
+        "/" in text or "\\" in text or text.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in text)
+    )
+    if bad:
+        raise ValueError(
+            f"{origin}: name {name!r} is not a plain name (no path separators, no leading dot, no "
+            "control characters); the study is written to studies/NAME, or give the folder with --out"
+        )
 
 
 def check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -204,8 +223,20 @@ def expand_block(table: dict[str, Any], origin: str, base: Path) -> tuple[list[P
         raise ValueError(f"{origin}: [train] must be a table of options")
     if "seed" in train:
         raise ValueError(f"{origin}: [train] seed: give seeds as `seeds = [...]` at the top level")
+    check_train_table(train, f"{origin}: [train]")
     levels = contamination_levels(table, origin)
     return expand(origin, seeds, losses, data, models, train, levels), notes
+
+
+def check_train_table(train: dict[str, Any], where: str) -> None:
+    """Unknown keys and values of the wrong type in [train] named as [train]'s (not as the first
+    model's, with whose options they are merged); checks between settings come with the models."""
+    allowed = options("grid")
+    unknown = sorted(set(train) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    for name, value in train.items():
+        coerce(allowed[name], value, where)
 
 
 def int_list(table: dict[str, Any], key: str, origin: str) -> list[int]:
@@ -216,8 +247,8 @@ def int_list(table: dict[str, Any], key: str, origin: str) -> list[int]:
         raise ValueError(f"{origin}: {key} must be a list of integers, got {values!r}")
     if len(set(values)) != len(values):
         raise ValueError(f"{origin}: {key} has duplicates: {values!r}")
-    if any(v < 0 for v in values):
-        raise ValueError(f"{origin}: {key} must be non-negative, got {values!r}")
+    if any(not 0 <= v < SEED_LIMIT for v in values):
+        raise ValueError(f"{origin}: {key} must be integers with 0 <= seed < 2**32, got {values!r}")
     return values
 
 
@@ -288,7 +319,9 @@ def data_entries(table: dict[str, Any], origin: str, base: Path) -> tuple[list[D
         spec = DATASETS.canonical(entry.name, values)
         if any(e.spec == spec for e in entries):
             raise ValueError(f"{origin}: data set {spec!r} is listed twice")
-        entries.append(DataEntry(spec, normal_sets(item, entry.tags.get("labels"), origin)))
+        sets = normal_sets(item, entry.tags.get("labels"), origin)
+        check_classes(sets, entry.tags.get("classes"), f"{origin}: data {item['spec']!r}: normal_classes")
+        entries.append(DataEntry(spec, sets))
     return entries, notes
 
 
@@ -322,6 +355,21 @@ def normal_sets(item: dict[str, Any], labelled: Any, origin: str) -> tuple[tuple
     if labelled is False:
         raise ValueError(f"{where}: data set {item['spec']!r} has no labels")
     return tuple(out)
+
+
+def check_classes(sets: tuple[tuple[int, ...], ...], count: Any, where: str) -> None:
+    """Normal classes of a data set whose labels are known to be 0 .. count - 1 (a registry tag):
+    each must be one of them, and at least one class must be left out as anomalies."""
+    if not isinstance(count, int):
+        return  # labels known only once the data is loaded (files): checked when the run starts
+    for classes in sets:
+        absent = [c for c in classes if not 0 <= c < count]
+        if absent:
+            raise ValueError(
+                f"{where}: {', '.join(map(str, absent))} not among the classes (0 .. {count - 1})"
+            )
+        if len(classes) == count:
+            raise ValueError(f"{where}: {list(classes)} names every class; leave one out as anomalies")
 
 
 def model_tables(table: dict[str, Any], origin: str) -> list[dict[str, Any]]:
@@ -406,7 +454,8 @@ def dry_build(spec: RunSpec, losses: list[str], where: str) -> None:
     if not shape or not all(isinstance(d, int) for d in shape):
         return  # shape known only after loading (user files): checked when the run starts
     try:
-        for loss in losses:
-            build_model(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
+        with torch.device("meta"):  # shapes only: a huge model is checked without allocating it
+            for loss in losses:
+                check_fits_memory(shape, spec.model, criteria.build(loss, feature_shape=tuple(shape)))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None

@@ -76,7 +76,7 @@ from lpae.criteria import describe, own_metric, own_metric_spec
 from lpae.data import Dataset, Preprocessor, load
 from lpae.metrics import history_health, reconstruct
 from lpae.metrics.latent import seeded_subset
-from lpae.runs import load_run, prepare_data
+from lpae.runs import load_run, prepare_data, read_config
 from lpae.study.degenerate import degenerate_flags
 from lpae.study.store import Row, Store
 
@@ -200,8 +200,9 @@ class RunResiduals:
 
 
 def preprocessing_of(out: Path, row: Row) -> dict[str, Any]:
-    with open(out / row.run_dir / "config.json") as handle:
-        return dict(json.load(handle)["data"]["preprocess"])
+    """A run's fitted preprocessing, read through the run schema (a damaged config.json is a
+    ValueError naming it, as load_run gives)."""
+    return dict(read_config(out / row.run_dir / "config.json").data.preprocess)
 
 
 def weights_stamp(out: Path, row: Row) -> str:

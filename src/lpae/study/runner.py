@@ -37,7 +37,7 @@ from lpae.study.files import check_unchanged, stale_runs
 from lpae.study.grid import Grid, parse_grid
 from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
-from lpae.study.store import Outcome, Store
+from lpae.study.store import STORE_NAME, Outcome, Store
 
 RUNS_FOLDER = "runs"
 LOCK_NAME = "study.lock"
@@ -85,6 +85,11 @@ def run_study(
     progress = progress or StudyProgress()
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is not a folder")
+    if resume and not (out / STORE_NAME).is_file():
+        raise ValueError(
+            f"--resume: {out} holds no stored study (no {STORE_NAME}); give the folder of an existing "
+            "study with --out, or leave out --resume to start this one"
+        )
     out.mkdir(parents=True, exist_ok=True)
     with study_lock(out), Store(out) as store:
         stored = [(row.run_id, row.key) for row in store.rows()]
@@ -108,7 +113,7 @@ def run_study(
         wanted = {r.run_id for r in grid.runs}
         rows = store.rows(wanted)
         todo = {row.run_id: row for row in rows if row.status not in finished}
-        jobs = [Job(r.run_id, r.spec, str((out / r.dir_path).resolve()), r.fingerprint) for r in grid.runs]
+        jobs = [Job(r.run_id, r.spec, str(inside(out, r.dir_path)), r.fingerprint) for r in grid.runs]
         units = make_units(jobs, set(todo), fuse)
         if workers > 1 or executor == "ray":
             units = largest_first(units)  # so that the longest unit overlaps with the others
@@ -128,7 +133,7 @@ def run_study(
                     with deferred():  # a finished unit is recorded whole, even when a signal comes
                         for outcome in outcomes:
                             if outcome.files is not None:
-                                write_run_files(out / todo[outcome.run_id].run_dir, outcome)
+                                write_run_files(inside(out, todo[outcome.run_id].run_dir), outcome)
                         store.record(outcomes)
                         in_flight.difference_update(outcome.run_id for outcome in outcomes)
                     progress.finished(outcomes)
@@ -178,10 +183,21 @@ def discard_runs(store: Store, out: Path, run_ids: list[str]) -> None:
     """Delete runs' folders (and checkpoints), then their rows; repeating it finishes the job."""
     wanted = set(run_ids)
     for row in store.rows(wanted):
-        run_dir = out / row.run_dir
+        run_dir = inside(out, row.run_dir)
         for folder in (run_dir, run_dir.with_name(run_dir.name + ".partial")):
             shutil.rmtree(folder, ignore_errors=True)
     store.discard(wanted)
+
+
+def inside(out: Path, relative: str) -> Path:
+    """``out / relative`` resolved, refused unless it lies inside the study folder ``out`` (a run
+    folder named by a tampered store or grid must not write anywhere else)."""
+    path = (out / relative).resolve()
+    if not path.is_relative_to(out.resolve()) or path == out.resolve():
+        raise ValueError(
+            f"{out}: run folder {relative!r} lies outside the study folder; refusing to write it"
+        )
+    return path
 
 
 def write_run_files(run_dir: Path, outcome: Outcome) -> None:

@@ -105,6 +105,19 @@ class Store:
         self.path = Path(folder) / STORE_NAME
         if not create and not self.path.is_file():
             raise ValueError(f"{folder}: not a study folder (no {STORE_NAME})")
+        try:
+            self.open()
+        except sqlite3.Error as error:
+            if getattr(self, "connection", None) is not None:
+                self.connection.close()
+            if isinstance(error, sqlite3.OperationalError):  # read-only, unopenable, locked, disk full
+                fix = "the study folder must be writable: check its permissions and free space, or copy it"
+            else:
+                fix = "the file is damaged or not an lpae study store: restore it, or run the study again"
+            raise ValueError(f"{self.path}: cannot open the study store ({error}); {fix}") from None
+
+    def open(self) -> None:
+        """Connect, and create the tables (or rebuild a cache table of an older layout)."""
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in `transaction`).
         self.connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.connection.execute("PRAGMA journal_mode=WAL")

@@ -4,7 +4,10 @@ The HTML page is self-contained: styles inline, plots as ``data:image/png;base64
 script and nothing fetched (the favicon is an empty data URI so a browser does not ask for one).
 Every piece of text that comes from data (data set names, criterion specs, error messages,
 file names) goes through ``html.escape`` here, in ``cell`` and ``para``; section builders pass
-plain text and never format HTML from data themselves.
+plain text and never format HTML from data themselves. The Markdown form escapes the same text
+with :func:`md` (``<``, ``>`` and ``&``: Markdown renderers pass raw HTML through, so a study
+named ``<img src=x onerror=...>`` must not become markup in report.md either); the Markdown
+markup the blocks add themselves (``**``, ``###``, table pipes) is left as it is.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def md(text: Any) -> str:
+    """Text for report.md: HTML's special characters escaped (entities render as the characters)."""
+    return html.escape(str(text), quote=False)
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         if math.isnan(value):
@@ -67,17 +75,19 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 def para(text: str, css: str = "") -> Part:
     cls = f' class="{css}"' if css else ""
-    return Part(f"<p{cls}>{esc(text)}</p>", text)
+    return Part(f"<p{cls}>{esc(text)}</p>", md(text))
 
 
 def heading(text: str) -> Part:
-    return Part(f"<h3>{esc(text)}</h3>", f"### {text}")
+    return Part(f"<h3>{esc(text)}</h3>", f"### {md(text)}")
 
 
 def status_line(label: str, outcome: str, text: str) -> Part:
     """A cross-check result: outcome is pass, fail, weak or skip."""
     css = {"pass": "pass", "fail": "fail", "weak": "weak"}.get(outcome, "note")
-    return Part(f'<p><span class="{css}">{esc(label)}</span> {esc(text)}</p>', f"- **{label}** {text}")
+    return Part(
+        f'<p><span class="{css}">{esc(label)}</span> {esc(text)}</p>', f"- **{md(label)}** {md(text)}"
+    )
 
 
 def table(
@@ -86,9 +96,14 @@ def table(
     classes = list(row_classes or [""] * len(rows))
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join(row_html(row, css) for row, css in zip(rows, classes, strict=True))
-    markdown = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
-    markdown += "\n".join("| " + " | ".join(fmt(v).replace("|", "\\|") for v in row) + " |" for row in rows)
+    markdown = "| " + " | ".join(md_cell(h) for h in header) + " |\n|" + "---|" * len(header) + "\n"
+    markdown += "\n".join("| " + " | ".join(md_cell(fmt(v)) for v in row) + " |" for row in rows)
     return Part(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>", markdown)
+
+
+def md_cell(text: Any) -> str:
+    """A Markdown table cell: escaped, pipes and line breaks kept from splitting the row."""
+    return md(" ".join(str(text).split())).replace("|", "\\|")
 
 
 def row_html(row: Sequence[Any], css: str) -> str:
@@ -99,7 +114,7 @@ def row_html(row: Sequence[Any], css: str) -> str:
 def image(data_uri: str, alt: str) -> Part:
     if not data_uri.startswith("data:image/png;base64,"):
         raise ValueError("report images must be embedded PNG data URIs")
-    return Part(f'<img src="{data_uri}" alt="{esc(alt)}">', f"*(figure in report.html: {alt})*")
+    return Part(f'<img src="{data_uri}" alt="{esc(alt)}">', f"*(figure in report.html: {md(alt)})*")
 
 
 def render_html(title: str, intro: Sequence[Part], sections: Sequence[Section]) -> str:
@@ -122,9 +137,9 @@ def render_html(title: str, intro: Sequence[Part], sections: Sequence[Section]) 
 
 
 def render_markdown(title: str, intro: Sequence[Part], sections: Sequence[Section]) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {md(title)}", ""]
     lines += [p.markdown + "\n" for p in intro]
     for s in sections:
-        lines += [f"## {s.title}", ""]
+        lines += [f"## {md(s.title)}", ""]
         lines += [p.markdown + "\n" for p in s.parts]
     return "\n".join(lines).rstrip() + "\n"
