@@ -5,8 +5,9 @@ on stderr, ``lpae: error: ...``, and exit code 2, never a traceback. A diverged 
 exits with code 3. A command interrupted by SIGINT or SIGTERM (lpae.interrupt) prints one line,
 ``lpae: interrupted by SIGINT: ...; resume with: COMMAND``, and exits with 130 or 143. Known
 families of environment failures (damaged JSON or safetensors files, an unwritable study store,
-memory exhaustion) are explained in one line too (:func:`explain`); any other exception is a bug: one line saying so and exit code 1. With ``LPAE_DEBUG=1`` or
-``lpae --debug COMMAND`` every error, input errors included, raises through with its traceback.
+memory exhaustion) are explained in one line too (:func:`explain`); any other exception is a
+bug: one line saying so and exit code 1. With ``LPAE_DEBUG=1`` or ``lpae --debug COMMAND`` every
+error, input errors included, raises through with its traceback.
 """
 
 from __future__ import annotations
