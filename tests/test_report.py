@@ -208,14 +208,17 @@ def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
     heavy = verdict.split(f"### {HEAVY}")[1].split("### ")[0]
     assert "**PASS** learned gennorm shape p = 2.1" in gaussian
     assert "**PASS** L2 family on clean_l2: its best, lp:p=2" in gaussian
+    # report.md escapes "<" (text from user input may hold markup), so p < 0.001 reads p &lt; 0.001 there
     assert "**PASS** robust criteria beat the L2 family on clean_l2: lp:p=1 0.2" in heavy
-    assert "50.0% lower; paired by seed, p < 0.001" in heavy
+    assert (
+        "50.0% lower; paired by seed, p &lt; 0.001" in heavy
+    )  # report.md escapes < (text from user input may hold markup)
     assert "clean_l2 (root mean squared error against the clean signal): lp:p=1 wins with 0.2" in heavy
     # gennorm and lp:2 differ by 1% with overlapping intervals on the Gaussian set, but every seed puts
     # lp:2 0.001 below gennorm: paired by seed, with Holm's correction, that difference is clear.
     assert (
         "clean_l2 (root mean squared error against the clean signal): lp:p=2 wins with 0.1, 1.0% below "
-        "the runner-up gennorm:p=learned (0.101); paired by seed, Holm-corrected p < 0.001 against each "
+        "the runner-up gennorm:p=learned (0.101); paired by seed, Holm-corrected p &lt; 0.001 against each "
         "of 2 rivals." in gaussian
     )
     # Equal means: the data cannot tell; the summary counts wins by the same rule.
@@ -268,7 +271,7 @@ def test_heavy_tailed_check_passes_on_a_clear_paired_difference(tmp_path: Path) 
     _, markdown = build_report(fabricate(tmp_path / "paired", runs))
     heavy = markdown.split(f"### {HEAVY}")[1]
     assert "**PASS** robust criteria beat the L2 family on clean_l2: lp:p=1" in heavy
-    assert "paired by seed, p < 0.001)." in heavy  # the same gap on every seed
+    assert "paired by seed, p &lt; 0.001)." in heavy  # the same gap on every seed
     noisy = [
         (
             s,
