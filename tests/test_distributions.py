@@ -239,6 +239,24 @@ def test_criterion_nll_equals_minus_log_prob_summed_over_features(spec: str) -> 
     np.testing.assert_allclose(nll.numpy(), -log_prob.sum(dim=1).numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("spec", ["cbernoulli", "beta:concentration=learned", "beta:concentration=predicted"])
+def test_unit_interval_nll_equals_minus_log_prob(spec: str) -> None:
+    rng = np.random.default_rng(4)
+    crit = criteria.build(spec, feature_shape=(6,)).double()
+    x = torch.from_numpy(rng.uniform(0.02, 0.98, size=(4, 6)))
+    out = torch.from_numpy(rng.normal(scale=2.0, size=(4, 6 * crit.n_outputs)))
+    with torch.no_grad():
+        nll, log_prob = crit(x, out), decoder_distribution(crit, out).log_prob(x)
+    np.testing.assert_allclose(nll.numpy(), -log_prob.sum(dim=1).numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_gennorm_log_prob_at_the_location_is_the_log_normaliser() -> None:
+    """0^p = 0 exactly, in float32 too (a clamp to the smallest float would give tiny^p > 0)."""
+    dist = GeneralizedNormal(torch.zeros(()), 1.0, 0.1)
+    expected = math.log(0.1) - math.log(2) - math.lgamma(10.0)
+    assert float(dist.log_prob(torch.zeros(()))) == pytest.approx(expected, rel=1e-6)
+
+
 def test_decoder_distribution_families() -> None:
     out = torch.zeros(2, 3, dtype=torch.float64)
     assert isinstance(decoder_distribution(criteria.build("gaussian:scale=1").double(), out), Normal)

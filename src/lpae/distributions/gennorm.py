@@ -80,8 +80,10 @@ class GeneralizedNormal(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         z = (value - self.loc).abs() / self.scale
+        positive = z > 0
+        power = torch.where(positive, torch.where(positive, z, 1.0).pow(self.p), 0.0)  # 0^p = 0, no nan
         return (
-            -z.clamp_min(torch.finfo(z.dtype).tiny).pow(self.p)
+            -power
             - torch.log(2 * self.scale)
             - torch.lgamma(1 / self.p)
             + torch.log(self.p)
