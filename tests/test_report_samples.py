@@ -74,3 +74,13 @@ def test_autoencoders_and_tables_have_no_prior_samples(tmp_path: Path) -> None:
         assert not samples_section(load_study(out))
         write_report(out)
         assert '<section id="samples">' not in (out / "report.html").read_text()
+
+
+def test_the_full_preset_has_vae_runs_on_an_image_data_set() -> None:
+    """The quick preset trains autoencoders only; the full preset's report shows prior samples
+    for digits (an 8 x 8 image data set)."""
+    from lpae.study.grid import load_grid
+
+    assert not any(run.spec.model.model == "vae" for run in load_grid("quick").runs)
+    vae_data = {run.spec.data for run in load_grid("full").runs if run.spec.model.model == "vae"}
+    assert "digits" in vae_data
