@@ -91,7 +91,7 @@ def decode(model: VariationalAutoencoder, z: Tensor, noise: bool, seed: int, val
     criterion = model.criterion
     held: AbstractContextManager[None] = nullcontext()
     if isinstance(criterion, LocationScale) and criterion.scale.mode == "calibrated":
-        scale = split_scale(model, val, seed, k=1, chunk_rows=max(1, len(val)))
+        scale = split_scale(model, val, seed, k=1, chunk_rows=4096)
         if scale is not None:
             held = criterion.scale.held(scale)
     with held:

@@ -24,7 +24,9 @@ def sample_command(
     run_dir: Path = typer.Argument(..., help="a VAE run directory written by `lpae train --model vae`"),
     n: int = typer.Option(64, "--n", help="number of prior samples"),
     out: Path = typer.Option(
-        ..., "--out", help="the file to write: a PNG image grid for image data, a CSV (one row a sample)"
+        ...,
+        "--out",
+        help="the file to write: a PNG image grid for image data, a CSV (one row per sample) for tables",
     ),
     noise: bool = typer.Option(
         False,
