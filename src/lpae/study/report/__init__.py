@@ -24,6 +24,7 @@ from lpae.study.report.images import reconstructions_section
 from lpae.study.report.latent import anomaly_section, latent_section
 from lpae.study.report.leaderboards import cross_metric_section, leaderboards_section
 from lpae.study.report.page import Part, Section, para, render_html, render_markdown, table
+from lpae.study.report.samples import samples_section
 from lpae.study.report.shapes import likelihood_section, shapes_section
 from lpae.study.report.training_health import health_section
 from lpae.study.report.verdict import verdict_section
@@ -42,6 +43,7 @@ SECTIONS: tuple[Callable[[StudyData], Section], ...] = (
     robustness_section,
     contrast_section,
     reconstructions_section,
+    samples_section,
 )
 HTML_NAME, MARKDOWN_NAME = "report.html", "report.md"
 

@@ -7,13 +7,13 @@ stored preprocessing inverted), from the lowest seed's run of each criterion.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from lpae.generate import as_pictures, image_shape
 from lpae.runs import load_run, prepare_data
 from lpae.study.report import plots
 from lpae.study.report.data import StudyData
@@ -21,21 +21,6 @@ from lpae.study.report.page import Section, image, para
 
 N_IMAGES = 8
 MAX_ROWS = 12
-
-
-def image_shape(shape: Sequence[int], info: dict[str, object]) -> tuple[int, ...] | None:
-    if len(shape) == 3:
-        return tuple(shape)
-    declared = info.get("image_shape")
-    if isinstance(declared, list | tuple) and int(np.prod(declared)) == int(np.prod(shape)):
-        return tuple(int(v) for v in declared)
-    return None
-
-
-def as_pictures(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, features) -> (N, H, W) for one channel, (N, H, W, C) otherwise."""
-    images = x.reshape(len(x), *shape)
-    return images[:, 0] if shape[0] == 1 else np.moveaxis(images, 1, -1)
 
 
 def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
