@@ -82,12 +82,7 @@ class GeneralizedNormal(Distribution):
         z = (value - self.loc).abs() / self.scale
         positive = z > 0
         power = torch.where(positive, torch.where(positive, z, 1.0).pow(self.p), 0.0)  # 0^p = 0, no nan
-        return (
-            -power
-            - torch.log(2 * self.scale)
-            - torch.lgamma(1 / self.p)
-            + torch.log(self.p)
-        )
+        return -power - torch.log(2 * self.scale) - torch.lgamma(1 / self.p) + torch.log(self.p)
 
     def cdf(self, value: Tensor) -> Tensor:
         if self._validate_args:
