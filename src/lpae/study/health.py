@@ -95,7 +95,8 @@ REMEDIES = {
     "own_metric_failure": "more epochs; for a non-convex criterion a longer --continuation or a larger eps",
     "under_trained": "more epochs, or a higher --lr with --schedule cosine",
     "unstable": "a lower --lr, or --clip",
-    "degenerate_fit": "on quantized data, dequantize (a density's spike on the lattice); else fix the shape",
+    "degenerate_fit": "fix the shape, or learn it through a likelihood (barron_nll, not the plain "
+    "barron loss, whose rho grows with alpha); on quantized data, dequantize",
 }
 
 

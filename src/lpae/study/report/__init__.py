@@ -46,6 +46,7 @@ SECTIONS: tuple[Callable[[StudyData], Section], ...] = (
     samples_section,
 )
 HTML_NAME, MARKDOWN_NAME = "report.html", "report.md"
+OPEN = (answer_section, health_section)  # shown open in HTML; every other section is folded
 
 
 def overview(study: StudyData, skipped: list[str]) -> list[Part]:
@@ -104,6 +105,7 @@ def build_report(out: Path | str) -> tuple[str, str]:
     for build in (*SECTIONS, problems_section):
         section = build(study)
         if section:
+            section.folded = build not in OPEN  # the detail stays below the answer, folded
             sections.append(section)
         elif build is not problems_section:
             skipped.append(section.title.lower())

@@ -261,6 +261,7 @@ COUNTED = {
     "own_metric_failure": "losing on their own metric",
     "under_trained": "under-trained",
     "unstable": "unstable",
+    "degenerate_fit": "at a bound",
 }
 
 

@@ -96,8 +96,9 @@ def anomaly_section(study: StudyData) -> Section:
         section.parts.insert(
             0,
             para(
-                "Trained and validated on the normal classes only; scored on the full test split, "
-                "anomalies being the rows of other classes."
+                "Trained and validated on the normal classes only; scored on the test split, anomalies "
+                "being the rows of other classes, subsampled (seeded) to the run's anomaly rate "
+                "(anomaly_rate, 10% by default)."
             ),
         )
     return section

@@ -22,6 +22,7 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
        line-height: 1.45; }
 h1 { font-size: 1.7em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+summary { cursor: pointer; } summary h2 { display: inline-block; margin-bottom: .3em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
 th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -47,6 +48,7 @@ class Section:
     anchor: str
     title: str
     parts: list[Part] = field(default_factory=list)
+    folded: bool = False  # in HTML, a closed <details> under its heading (the detail below the answer)
 
     def add(self, part: Part | None) -> None:
         if part is not None:
@@ -117,14 +119,20 @@ def image(data_uri: str, alt: str) -> Part:
     return Part(f'<img src="{data_uri}" alt="{esc(alt)}">', f"*(figure in report.html: {md(alt)})*")
 
 
+def section_html(section: Section) -> str:
+    """A section: its heading and parts, the parts folded into <details> when ``folded``."""
+    inner = "".join(p.html for p in section.parts)
+    if section.folded:
+        return (
+            f'<section id="{esc(section.anchor)}"><details><summary><h2>{esc(section.title)}</h2>'
+            f"</summary>{inner}</details></section>"
+        )
+    return f'<section id="{esc(section.anchor)}"><h2>{esc(section.title)}</h2>{inner}</section>'
+
+
 def render_html(title: str, intro: Sequence[Part], sections: Sequence[Section]) -> str:
     toc = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in sections)
-    body = "".join(
-        f'<section id="{esc(s.anchor)}"><h2>{esc(s.title)}</h2>'
-        + "".join(p.html for p in s.parts)
-        + "</section>"
-        for s in sections
-    )
+    body = "".join(section_html(s) for s in sections)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
