@@ -135,3 +135,19 @@ def test_holm_matches_statsmodels(seed: int) -> None:
     p = np.random.default_rng(seed).uniform(0, 0.2, size=7)
     p[seed % 7] = p[(seed + 1) % 7]  # a tie
     np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=1e-12)
+
+
+def test_the_rank_table_is_coloured_by_rank_in_html() -> None:
+    from lpae.study.report.answer import rank_colour
+    from lpae.study.report.page import render_html
+
+    assert (rank_colour(1, 3), rank_colour(3, 3)) == ("hsl(120, 70%, 82%)", "hsl(0, 70%, 82%)")
+    study = StudyData(Path("."), "t", ordered(4))
+    page = render_html("t", [], [answer_section(study)])
+    # A ranks first on each of the 4 data sets, and on average
+    assert 'class="ranks"' in page and page.count('style="background:hsl(120, 70%, 82%)">1<') == 5
+    text = render_markdown("t", [], [answer_section(study)])
+    assert (
+        "| criterion | set0 | set1 | set2 | set3 | average rank |" in text
+        and "| A | 1 | 1 | 1 | 1 | 1 |" in text
+    )

@@ -38,8 +38,8 @@ from scipy import stats
 from lpae.study.health import REASONS
 from lpae.study.report.data import StudyData
 from lpae.study.report.metric_info import METRICS
-from lpae.study.report.page import Part, Section, heading, image, para, table
-from lpae.study.report.plots import data_uri, rank_heatmap
+from lpae.study.report.page import Part, Section, esc, fmt, heading, image, para, table
+from lpae.study.report.plots import data_uri
 from lpae.study.report.stats import paired_p, seed_table
 from lpae.study.report.training_health import flag_column, flag_notes, rests_on
 
@@ -189,7 +189,8 @@ def across_sentence(metric: str, judged: Across, notes: dict[str, list[str]]) ->
     if judged.nemenyi is None:
         return (
             f"Across {n_sets} data sets: the data cannot tell the criteria apart on {metric} "
-            f"(Friedman {p_text(judged.friedman_p)}; the best average rank is {lead})."
+            f"(Friedman {p_text(judged.friedman_p)}); the best average rank, {average.iloc[0]:.2f} of "
+            f"{len(average)}, is {average.index[0]}'s."
         )
     top = judged.top
     if len(top) == 1:
@@ -218,6 +219,28 @@ def cd_diagram(average: pd.Series, nemenyi: pd.DataFrame, metric: str, n_sets: i
     return data_uri(figure)
 
 
+def rank_colour(rank: float, n_criteria: int) -> str:
+    """Green for rank 1 through yellow to red for the last: an HSL hue from 120 to 0 degrees."""
+    share = 0.0 if n_criteria <= 1 else (rank - 1) / (n_criteria - 1)
+    return f"hsl({120 * (1 - share):.0f}, 70%, 82%)"
+
+
+def rank_table(ranks: pd.DataFrame, average: pd.Series) -> Part:
+    """Criteria (rows, best average rank first) x data sets, each cell its rank, coloured by it in
+    HTML; the average rank last."""
+    header = ["criterion", *map(str, ranks.index), "average rank"]
+    rows = [[name, *ranks[name].round(1).tolist(), round(float(average[name]), 2)] for name in average.index]
+    n = len(average)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = ""
+    for row in rows:
+        cells = [f"<td>{esc(row[0])}</td>"]
+        cells += [f'<td style="background:{rank_colour(float(v), n)}">{esc(fmt(v))}</td>' for v in row[1:]]
+        body += "<tr>" + "".join(cells) + "</tr>"
+    html = f'<table class="ranks"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return Part(html, table(header, rows).markdown)
+
+
 def family_parts(study: StudyData, family: str, metrics: Sequence[str], one_class: bool) -> list[Part]:
     frame = study.one_class if one_class else study.main
     metric = next((m for m in metrics if study.has(m, frame)), None)
@@ -243,14 +266,7 @@ def family_parts(study: StudyData, family: str, metrics: Sequence[str], one_clas
     if across is not None:
         average = across.average
         ranks = across.ranks[list(average.index)]
-        header = ["criterion", *ranks.index, "average rank"]
-        rows_ = [
-            [name, *ranks[name].round(1).tolist(), round(float(average[name]), 2)] for name in average.index
-        ]
-        parts.append(table(header, rows_))
-        parts.append(
-            image(rank_heatmap(ranks.T, f"{metric}: rank per data set (1 = best)"), f"{metric} ranks")
-        )
+        parts.append(rank_table(ranks, average))
         if across.nemenyi is not None:
             uri = cd_diagram(average, across.nemenyi, metric, len(ranks))
             parts.append(image(uri, f"{metric} critical-difference diagram"))

@@ -7,7 +7,6 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from lpae.study.report.stats import Summary
@@ -39,22 +38,6 @@ def heatmap(
                 colour = "white" if ratio[i, j] > 1.5 else "black"
                 axes.text(j, i, f"{values[i, j]:.3g}", ha="center", va="center", fontsize=8, color=colour)
     figure.colorbar(image, ax=axes, label="ratio to the column's best")
-    axes.set_title(title)
-    return data_uri(figure)
-
-
-def rank_heatmap(ranks: pd.DataFrame, title: str) -> str:
-    """Criteria x data sets ranks (1 = best), coloured by rank, each cell labelled."""
-    values = ranks.to_numpy(dtype=float)
-    figure = Figure(figsize=(1.1 * ranks.shape[1] + 3.0, 0.38 * ranks.shape[0] + 1.5))
-    axes = figure.subplots()
-    shown = axes.imshow(values, cmap="viridis_r", vmin=1, vmax=max(2, ranks.shape[0]), aspect="auto")
-    axes.set_xticks(range(ranks.shape[1]), labels=list(ranks.columns), rotation=30, ha="right")
-    axes.set_yticks(range(ranks.shape[0]), labels=list(ranks.index))
-    for i in range(values.shape[0]):
-        for j in range(values.shape[1]):
-            axes.text(j, i, f"{values[i, j]:g}", ha="center", va="center", fontsize=8)
-    figure.colorbar(shown, ax=axes, label="rank")
     axes.set_title(title)
     return data_uri(figure)
 
