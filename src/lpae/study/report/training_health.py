@@ -11,6 +11,7 @@ a data set rest on flagged runs.
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -71,6 +72,11 @@ def margin_text(criterion: str, margin: object) -> str:
     return f"{margin:+.3g} nats/element" if likelihood else f"{100 * margin:+.1f}%"
 
 
+def short_spec(spec: str) -> str:
+    """A spec with its long numbers (a pinned learned shape, 0.3397557735443115) to 3 digits."""
+    return re.sub(r"\d+\.\d{4,}", lambda match: f"{float(match.group()):.3g}", spec)
+
+
 def seeds_text(runs: pd.DataFrame, name: str) -> str:
     flagged = runs[flag_column(runs, name)]
     if flagged.empty:
@@ -89,7 +95,7 @@ def flagged_rows(frame: pd.DataFrame) -> list[list[object]]:
         loses = flag_column(runs, "own_metric_failure")
         if loses.any():
             first = runs[loses].iloc[0]
-            own = f"loses on {first['own_metric']} to {first['own_metric_rival']}"
+            own = f"loses on {short_spec(str(first['own_metric']))} to {first['own_metric_rival']}"
             own += f" ({margin_text(str(criterion), first['own_metric_margin'])})"
         else:
             own = ""
