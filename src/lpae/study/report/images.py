@@ -7,6 +7,7 @@ stored preprocessing inverted), from the lowest seed's run of each criterion.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 import torch
 
 from lpae.generate import as_pictures, image_shape
-from lpae.runs import load_run, prepare_data
+from lpae.runs import Run, load_run, prepare_data
 from lpae.study.report import plots
 from lpae.study.report.data import StudyData
 from lpae.study.report.page import Section, image, para
@@ -23,14 +24,20 @@ N_IMAGES = 8
 MAX_ROWS = 12
 
 
-def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
-    rows: list[tuple[str, np.ndarray]] = []
+def first_runs(study: StudyData, frame: pd.DataFrame) -> Iterator[tuple[str, Run]]:
+    """(criterion, its run of the lowest seed) for at most MAX_ROWS criteria, in grid order; runs
+    whose folder cannot be read are left out."""
     first = frame.sort_values("seed", kind="stable").groupby("criterion", sort=False).head(1)
     for _, run_row in first.head(MAX_ROWS).iterrows():
         try:
-            run = load_run(Path(study.out) / str(run_row["run_dir"]))
+            yield str(run_row["criterion"]), load_run(Path(study.out) / str(run_row["run_dir"]))
         except (OSError, ValueError):
             continue
+
+
+def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
+    rows: list[tuple[str, np.ndarray]] = []
+    for criterion, run in first_runs(study, frame):
         prepared = prepare_data(run.config)
         shape = image_shape(run.config.data.shape, prepared.dataset.info)
         if shape is None:
@@ -40,7 +47,7 @@ def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str
             x_hat = run.model.reconstruct(x).numpy()  # (N_IMAGES, *shape), a few rows: one batch
         if not rows:
             rows.append(("original", as_pictures(prepared.preprocessor.inverse(x.numpy()), shape)))
-        rows.append((str(run_row["criterion"]), as_pictures(prepared.preprocessor.inverse(x_hat), shape)))
+        rows.append((criterion, as_pictures(prepared.preprocessor.inverse(x_hat), shape)))
     return rows if len(rows) > 1 else None
 
 

@@ -9,17 +9,14 @@ what each loss does to generated images (a blurred L2 mean, sharper robust ones)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from lpae.generate import as_pictures, prior_samples
 from lpae.models import VariationalAutoencoder
-from lpae.runs import load_run
 from lpae.study.report import plots
 from lpae.study.report.data import StudyData
-from lpae.study.report.images import MAX_ROWS, N_IMAGES
+from lpae.study.report.images import N_IMAGES, first_runs
 from lpae.study.report.page import Section, image, para
 
 N_SAMPLES = N_IMAGES
@@ -28,18 +25,13 @@ SAMPLE_SEED = 0
 
 def sample_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
     rows: list[tuple[str, np.ndarray]] = []
-    first = frame.sort_values("seed", kind="stable").groupby("criterion", sort=False).head(1)
-    for _, run_row in first.head(MAX_ROWS).iterrows():
-        try:
-            run = load_run(Path(study.out) / str(run_row["run_dir"]))
-        except (OSError, ValueError):
-            continue
+    for criterion, run in first_runs(study, frame):
         if not isinstance(run.model, VariationalAutoencoder):
             return None
         generated = prior_samples(run, N_SAMPLES, seed=SAMPLE_SEED)
         if generated.image_shape is None:
             return None
-        rows.append((str(run_row["criterion"]), as_pictures(generated.x, generated.image_shape)))
+        rows.append((criterion, as_pictures(generated.x, generated.image_shape)))
     return rows or None
 
 
