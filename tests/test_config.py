@@ -144,6 +144,7 @@ def test_each_grid_option_is_set_on_its_section(name: str) -> None:
         "val_fraction": 0.2,
         "test_fraction": 0.25,
         "anomaly_rate": 0.2,
+        "quantized": "none",
     }
     assert set(values) == set(options("grid")), "add the new grid option to this table"
     if values[name] is None:
@@ -180,6 +181,7 @@ def test_fused_grouping_reads_the_schema() -> None:
         "preprocess": "minmax",
         "contaminate": 0.1,
         "anomaly_rate": 0.2,
+        "quantized": "none",
         "corruption": None,
         "beta": 2.0,
         "kl_warmup": 1,

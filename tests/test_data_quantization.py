@@ -136,3 +136,23 @@ def test_resizing_images_drops_the_lattice(tmp_path: Path) -> None:
     images = np.random.default_rng(6).integers(0, 256, size=(6, 8, 8)).astype(np.uint8)
     np.save(tmp_path / "im.npy", images)
     assert load(str(tmp_path / "im.npy"), image_size=4).quantization is None
+
+
+def test_the_run_setting_overrides_the_data_sets_own_lattice() -> None:
+    from lpae.config import RunSpec, TrainSettings
+    from lpae.experiment import prepare_run
+
+    dataset = load("digits")
+    tiny = {"train": TrainSettings(epochs=1), "loss": "gaussian:scale=calibrated"}
+    auto = prepare_run(RunSpec(data="digits", **tiny), dataset)[0].data.preprocess["quantization"]
+    assert auto is not None  # digits declare one grey level
+    off = prepare_run(RunSpec(data="digits", quantized="none", **tiny), dataset)[0]
+    assert off.data.preprocess.get("quantization") is None
+    one = prepare_run(RunSpec(data="digits", quantized="1", **tiny), dataset)[0]
+    # the same bin width as digits declare (their edge bins come from the declared range 0..16,
+    # a declared STEP's from the values seen)
+    assert one.data.preprocess["quantization"]["step"] == auto["step"]
+    with pytest.raises(ValueError, match="--quantized for 'digits'"):
+        prepare_run(RunSpec(data="digits", quantized="3", **tiny), dataset)  # not their lattice
+    with pytest.raises(ValueError, match="quantized must be auto, none or a positive bin width"):
+        RunSpec(quantized="coarse")

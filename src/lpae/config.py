@@ -322,6 +322,13 @@ class RunSpec:
         fused=FREE,
         faces={"cli"},
     )
+    quantized: str = setting(
+        "auto",
+        "the lattice of the data's values: auto (as the data set declares it, or detected in a file), "
+        "none (continuous densities), or a bin width STEP for every feature (lpae.data.quantization)",
+        fused=SHARED,
+        faces={"cli", "grid"},
+    )
     anomaly_rate: float = setting(
         0.1,
         "one-class protocol: subsample the test split's anomalies to this fraction of its rows "
@@ -336,6 +343,9 @@ class RunSpec:
 
         check_nan_policy(self.nan)
         check_choice("preprocess", self.preprocess, ("auto", *METHODS))
+        from lpae.data.quantization import check_setting
+
+        object.__setattr__(self, "quantized", check_setting(self.quantized))
         if not (isinstance(self.anomaly_rate, int | float) and 0 < self.anomaly_rate < 1):
             raise ValueError(f"anomaly rate must be a fraction in (0, 1), got {self.anomaly_rate}")
         check_seed("split_seed", self.split_seed)

@@ -24,6 +24,7 @@ from lpae import criteria
 from lpae.atomic import staging_dir, write_json
 from lpae.config import DataRecord, RunConfig, RunSpec, options
 from lpae.data import Dataset, default_method, fit_preprocessor, load
+from lpae.data.quantization import run_quantization
 from lpae.dequantize import bin_widths
 from lpae.dequantize import resolve as resolve_dequantize
 from lpae.metrics import evaluate, history_health
@@ -56,7 +57,8 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     normal = check_normal_classes(spec.normal_classes, dataset.y, spec.data)
     anomaly_rate = spec.anomaly_rate if normal is not None else None
     rows = split_rows(dataset, spec.split_seed, spec.val_fraction, spec.test_fraction, normal, anomaly_rate)
-    preprocessor = fit_preprocessor(dataset.x[rows.train], method, dataset.quantization)
+    quantization = run_quantization(spec.quantized, dataset)
+    preprocessor = fit_preprocessor(dataset.x[rows.train], method, quantization)
     data = DataRecord(
         spec=spec.data,
         name=dataset.name,

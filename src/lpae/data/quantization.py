@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lpae.data.dataset import Dataset
 
 LATTICE_TOLERANCE = 0.01  # of a step: how far from a lattice point a value may lie
 STEP_FRACTION = 1e-3  # a lattice counts when its step exceeds this fraction of the feature's std
@@ -185,6 +188,30 @@ def declared(x: np.ndarray, step: float, source: str) -> Quantization:
 
 QUANTIZED_OPTION = "quantized"
 QUANTIZED_HELP = "auto (detect the lattice), none (continuous), or a bin width STEP for every feature"
+
+
+def check_setting(text: str) -> str:
+    """The run setting ``quantized`` (``lpae train --quantized``): auto, none or a positive STEP."""
+    value = str(text).strip().lower()
+    if value in ("auto", "none"):
+        return value
+    try:
+        step = float(value)
+    except ValueError:
+        step = math.nan
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"quantized must be auto, none or a positive bin width, got {text!r}")
+    return value
+
+
+def run_quantization(setting: str, dataset: Dataset) -> Quantization | None:
+    """The lattice a run trains and is scored on: the data set's own (declared by a built-in,
+    detected in or given by a file, ``quantized=`` in its spec) under ``auto``, else what the
+    run setting says: none (continuous) or one bin width STEP for every feature, checked."""
+    value = check_setting(setting)
+    if value == "auto":
+        return dataset.quantization
+    return from_option(value, dataset.x, dataset.kind == "image", f"--quantized for {dataset.name!r}")
 
 
 def from_option(text: str | None, x: np.ndarray, image: bool, source: str) -> Quantization | None:
