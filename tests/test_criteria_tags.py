@@ -39,6 +39,7 @@ def test_every_criterion_answers_its_tags(spec: str) -> None:
         ("student_t:df=learned", True, None, "robust"),
         ("huber:delta=0.5", True, None, "robust"),
         ("barron:alpha=learned", True, None, "robust"),
+        ("barron_nll:alpha=learned", True, None, "robust"),
         ("charbonnier", False, None, "other"),
         ("cbernoulli", False, None, "other"),
     ],

@@ -49,6 +49,7 @@ class BarronNLL(LocationScale):
     """Barron's density as a decoder, fixed or learned alpha (see the module docstring)."""
 
     name = "barron_nll"
+    robust = True  # as the plain barron loss: heavier tails than the Gaussian for alpha < 2
 
     def __init__(
         self,

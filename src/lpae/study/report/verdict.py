@@ -20,7 +20,7 @@ Known answers (REFERENCES.md, docs/study.md):
   overall best or one the data cannot tell from it, by the rule above).
 - Heavy-tailed synthetic data (Student-t, Laplace, Cauchy noise, or gennorm with p < 2): a
   robust criterion (as each criterion declares it, lpae.criteria.describe: lp with p <= 1,
-  huber, l1l2, laplace, student_t, barron, cauchy, gennorm) should have the lowest clean-signal
+  huber, l1l2, laplace, student_t, barron, barron_nll, cauchy, gennorm) should have the lowest clean-signal
   error and beat the L2 family: PASS when the robust best beats the L2 family's best in a paired
   t-test at 5% (one comparison, no correction), WEAK when it is lower but not significantly.
   These lines compare families and never say that a criterion "wins", so they cannot contradict
