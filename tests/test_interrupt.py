@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from lpae.study import Store, parse_grid, run_study
+from test_study_kill import statuses  # the store as a killed or interrupted study left it
 
 TIMING_KEYS = ("train_seconds",)
 GRID = """
@@ -34,17 +34,6 @@ checkpoint_every = 1
 """
 LPAE = [sys.executable, "-m", "lpae"]
 WAIT_SECONDS = 240
-
-
-def statuses(out: Path) -> list[str]:
-    path = out / "study.sqlite"
-    if not path.is_file():
-        return []
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as connection:
-            return [s for (s,) in connection.execute("SELECT status FROM runs")]
-    except sqlite3.OperationalError:  # the schema is being created right now
-        return []
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:

@@ -190,16 +190,19 @@ QUANTIZED_OPTION = "quantized"
 QUANTIZED_HELP = "auto (detect the lattice), none (continuous), or a bin width STEP for every feature"
 
 
-def check_setting(text: str) -> str:
-    """The run setting ``quantized`` (``lpae train --quantized``): auto, none or a positive STEP."""
-    value = str(text).strip().lower()
-    if value in ("auto", "none"):
-        return value
+def bin_width(value: str) -> float | None:
+    """A STEP written as text: the positive finite number it names, or None."""
     try:
         step = float(value)
     except ValueError:
-        step = math.nan
-    if not (math.isfinite(step) and step > 0):
+        return None
+    return step if math.isfinite(step) and step > 0 else None
+
+
+def check_setting(text: str) -> str:
+    """The run setting ``quantized`` (``lpae train --quantized``): auto, none or a positive STEP."""
+    value = str(text).strip().lower()
+    if value not in ("auto", "none") and bin_width(value) is None:
         raise ValueError(f"quantized must be auto, none or a positive bin width, got {text!r}")
     return value
 
@@ -221,10 +224,7 @@ def from_option(text: str | None, x: np.ndarray, image: bool, source: str) -> Qu
         return detect(x, image)
     if value == "none":
         return None
-    try:
-        step = float(value)
-    except ValueError:
-        step = math.nan
-    if not (math.isfinite(step) and step > 0):
+    step = bin_width(value)
+    if step is None:
         raise ValueError(f"{source}: quantized={text!r} is not allowed; use {QUANTIZED_HELP}")
     return declared(x, step, source)
