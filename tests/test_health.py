@@ -15,10 +15,11 @@ import torch
 from scipy import stats
 
 from lpae.config import ModelSettings, RunSpec, TrainSettings
-from lpae.criteria import calibrated_nll, own_metric, own_metric_spec
+from lpae.criteria import build, calibrated_nll, own_metric, own_metric_spec
 from lpae.experiment import train_run
 from lpae.metrics import history_health
 from lpae.metrics.health import UNDER_TRAINED_FALL, UNSTABLE_RISE
+from lpae.models import build_model
 from lpae.study import Store, parse_grid, run_study, study_table
 from lpae.study.health import OWN_METRIC_TOLERANCE, Member, own_metric_flags, update_health
 from lpae.study.report import build_report
@@ -119,6 +120,32 @@ def test_own_metric_values_are_the_energies_and_calibrated_nlls() -> None:
     assert value == pytest.approx(-stats.t(3.5, scale=scale).logpdf(r).mean(), rel=1e-9)
     with pytest.raises(ValueError, match="not an own-metric spec"):
         own_metric("cbernoulli", residual)
+
+
+@pytest.mark.parametrize(
+    ("kind", "corruption"),
+    [("ae", None), ("dae", "gaussian:std=0.3"), ("dae", "mask:rate=0.4"), ("vae", None)],
+)
+def test_the_objective_pass_is_what_the_training_objective_scores(kind: str, corruption: str | None) -> None:
+    """criterion(x, output) + term of objective_pass equals the model's objective with the same
+    noise: the own-metric check scores a DAE on corrupted inputs and a VAE with its KL."""
+    torch.manual_seed(0)
+    criterion = build("lp:p=2")
+    beta = {"beta": 0.7} if kind == "vae" else {}
+    settings = ModelSettings(model=kind, hidden=(16,), latent=3, corruption=corruption, **beta)
+    model = build_model((6,), settings, criterion).double().eval()
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        out, term = model.objective_pass(x, torch.Generator().manual_seed(2))
+        objective = model.objective(x, torch.Generator().manual_seed(2), kl_weight=model.kl_weight())
+        noiseless = model(x)
+    torch.testing.assert_close(criterion(x, out) + term, objective)
+    if kind == "vae":
+        mu, log_var = model.posterior(x)
+        torch.testing.assert_close(term, 0.7 * model.kl(mu, log_var))
+    else:
+        assert not term.any()
+    assert torch.equal(out, noiseless) == (kind == "ae")
 
 
 # --- the judgement ---------------------------------------------------------------------------------

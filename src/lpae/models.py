@@ -295,6 +295,14 @@ class Autoencoder(nn.Module):
         """Weight of the KL term at a 1-based epoch (None: after any warm-up); 0 without one."""
         return 0.0
 
+    def objective_pass(self, x: Tensor, noise: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """What the training objective scores for a batch x (B, *shape): the decoder output it
+        compares with x, and the per-sample term it adds, (B,) (the weighted KL of a VAE after any
+        warm-up; zeros here). The objective is criterion(x, output) + term; the own-metric check
+        (lpae.study.health) scores every model of a comparison this way under each criterion.
+        AE: the noiseless pass."""
+        return self(x), x.new_zeros(len(x))
+
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         """Point reconstruction of x, shaped like x."""
@@ -322,6 +330,10 @@ class DenoisingAutoencoder(Autoencoder):
         parts = zip(models, members.unbind(x), noises, strict=True)
         x_tilde = members.stack([model.corruption.corrupt(part, noise) for model, part, noise in parts])
         return members.loss(x, members.decode(members.encoder_output(x_tilde))), None
+
+    def objective_pass(self, x: Tensor, noise: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """The decoding of a corruption of x drawn from ``noise`` (no added term)."""
+        return self(self.corruption.corrupt(x, noise)), x.new_zeros(len(x))
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -368,6 +380,12 @@ class VariationalAutoencoder(Autoencoder):
         )  # (K, B, latent)
         nll = members.loss(x, members.decode(cls.sample(mu, log_var, eps)))  # (K, B)
         return nll + member_weights(kl_weights, mu) * cls.kl(mu, log_var), None
+
+    def objective_pass(self, x: Tensor, noise: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """The decoding of one z ~ q(z|x) drawn from ``noise``, and beta * KL(q(z|x) || p(z))."""
+        mu, log_var = self.posterior(x)  # (B, latent) each
+        eps = torch.randn(mu.shape, generator=noise, device=mu.device, dtype=mu.dtype)
+        return self.decode(self.sample(mu, log_var, eps)), self.kl_weight() * self.kl(mu, log_var)
 
     def kl_weight(self, epoch: int | None = None) -> float:
         s = self.settings
