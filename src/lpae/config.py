@@ -57,7 +57,7 @@ DEFAULT_HIDDEN = {"mlp": (256, 128), "conv": (32, 64)}
 DEFAULT_CORRUPTION = "gaussian:std=0.1"
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine")
-NORMALIZATIONS = ("energy", "none")
+NORMALIZATIONS = ("epoch", "energy", "none")
 DEVICES = ("auto", "cpu", "cuda")
 DEQUANTIZE_MODES = ("auto", "on", "off")
 
@@ -218,9 +218,11 @@ class TrainSettings:
         absent=None,
     )
     normalize: str = setting(
-        "energy",
-        "energy: a plain loss steps on its gradient over its previous epoch's mean (as its "
-        "calibrated-scale likelihood does; lpae.train); none: on the raw gradient",
+        "epoch",
+        "epoch: the objective's scale is fixed per epoch from the previous one: a plain loss steps on "
+        "its gradient over its previous epoch's mean, a scale=calibrated likelihood holds the mean "
+        "ML scale of its previous epoch's batches (lpae.train); energy: the plain losses only (each "
+        "batch's own ML scale for calibrated ones); none: neither",
         fused=FREE,
         absent="none",
     )

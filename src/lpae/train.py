@@ -156,6 +156,13 @@ def energy_weight(
     return 1.0 / max(history[-1]["train_loss"], ENERGY_FLOOR)
 
 
+def scale_hold(settings: TrainSettings, progress: Progress) -> float | None:
+    """The scale a ``scale=calibrated`` likelihood holds over an epoch: under ``normalize="epoch"``
+    the mean ML scale of the previous epoch's batches (lpae.criteria.scale, "Epoch calibration");
+    None (each batch's own) in the first epoch and under the other settings."""
+    return progress.calibrated_scale if settings.normalize == "epoch" else None
+
+
 def epoch_lr(settings: TrainSettings, epoch: int) -> float:
     """Learning rate of a 1-based epoch under the schedule."""
     if settings.schedule == "cosine":
@@ -258,6 +265,7 @@ class Progress:
     since_best: int = 0
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    calibrated_scale: float | None = None  # the last epoch's mean batch ML scale (scale_hold)
 
 
 @dataclass(frozen=True)
@@ -393,6 +401,7 @@ def fit(
         epoch_started = time.perf_counter()
         model.criterion.anneal(epoch_progress(settings, epoch))  # continuation: surrogate, then target
         weight = energy_weight(model, settings, progress.history)
+        model.criterion.hold_scale(scale_hold(settings, progress))
         train_loss = float(
             train_epoch(
                 model,
@@ -406,6 +415,8 @@ def fit(
                 dequantize,
             )
         )
+        progress.calibrated_scale = model.criterion.observed_scale()
+        model.criterion.hold_scale(None)
         model.criterion.anneal(1.0)  # validation, best epoch and metrics see the target criterion
         samples_per_s = len(x_train) / max(time.perf_counter() - epoch_started, 1e-9)
         end = close_epoch(

@@ -93,6 +93,15 @@ class Criterion(nn.Module):
         target criterion itself, the only one validation and evaluation see."""
         self.progress = check_progress(progress)
 
+    def hold_scale(self, value: float | None) -> None:
+        """Hold a ``scale=calibrated`` likelihood at scale ``value`` (None: each batch's own ML
+        scale, what evaluation sees) and observe the batches' ML scales afresh
+        (lpae.criteria.scale, "Epoch calibration"); nothing for a criterion without one."""
+
+    def observed_scale(self) -> float | None:
+        """Mean ML scale of the batches seen since :meth:`hold_scale` (None: not calibrated, or none seen)."""
+        return None
+
     @classmethod
     def tags(cls, values: Mapping[str, Any]) -> CriterionTags:
         """The family's tags for resolved spec ``values`` (the class attributes by default)."""

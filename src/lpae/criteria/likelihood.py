@@ -59,6 +59,12 @@ class LocationScale(Criterion):
         """Maximum-likelihood scale of the residuals (no floor), e.g. sqrt(mean r^2) for the Gaussian."""
         return self.log_ml_scale(residual).exp()
 
+    def hold_scale(self, value: float | None) -> None:
+        self.scale.hold_epoch(value)
+
+    def observed_scale(self) -> float | None:
+        return self.scale.observed_mean()
+
     def learned(self) -> dict[str, float]:
         value = self.scale.learned_value()
         return {} if value is None else {"learned_scale": value}

@@ -24,7 +24,6 @@ from torch import Tensor
 
 from lpae.criteria.likelihood import LocationScale
 from lpae.criteria.power import power_sum
-from lpae.criteria.scale import soft_floor
 
 
 def log_normaliser(p: float | Tensor) -> float | Tensor:
@@ -55,7 +54,8 @@ class PowerFamily(LocationScale):
         sums = power_sum(x, location, p)  # (B,) sum_i |r|^p
         n_features = location[0].numel()
         if self.scale.mode == "calibrated":
-            log_scale = soft_floor(self.log_scale_from_sums(sums, sums.numel() * n_features, p))
+            count = sums.numel() * n_features
+            log_scale = self.scale.calibrated(lambda: self.log_scale_from_sums(sums, count, p), location)
         else:
             log_scale = self.scale.log_scale(location, None, self.log_ml_scale)
         log_alpha = log_scale + math.log(self.kappa)

@@ -60,6 +60,7 @@ from lpae.train import (
     epoch_lr,
     epoch_progress,
     resolve_device,
+    scale_hold,
 )
 
 VALIDATION_BATCH = 1024  # as lpae.train.validation_record
@@ -285,8 +286,12 @@ def fit_group(
         for m in rows:  # continuation, as lpae.train.fit: each member's own schedule
             models[m].criterion.anneal(epoch_progress(settings[m], epoch))
         weights = [energy_weight(models[m], settings[m], progress[m].history) for m in rows]
+        for m in rows:  # epoch calibration, as lpae.train.fit
+            models[m].criterion.hold_scale(scale_hold(settings[m], progress[m]))
         train_losses = group.train_epoch(lr, [models[m].kl_weight(epoch) for m in rows], weights)
         for m in rows:
+            progress[m].calibrated_scale = models[m].criterion.observed_scale()
+            models[m].criterion.hold_scale(None)
             models[m].criterion.anneal(1.0)  # validation sees the target criterion
         records = group.validation_records()
         share = (time.perf_counter() - started) / len(rows)
