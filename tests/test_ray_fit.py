@@ -27,7 +27,8 @@ def test_a_request_never_exceeds_the_largest_node() -> None:
 
 
 def test_an_impossible_request_is_refused_in_one_line() -> None:
-    with pytest.raises(ValueError, match=r"--threads 4: .* largest node of the Ray cluster has 2; pass --threads 2"):
+    refusal = r"--threads 4: .* largest node of the Ray cluster has 2; pass --threads 2"
+    with pytest.raises(ValueError, match=refusal):
         task_cpus([2.0, 1.0], workers=1, threads=4)
     with pytest.raises(ValueError, match="no CPUs"):
         task_cpus([0.0], workers=1, threads=None)

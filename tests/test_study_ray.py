@@ -15,17 +15,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from test_study_kill import COMMAND, done_at_least, gone, statuses
 
 from lpae.study import Store, export_table, parse_grid, run_study
 from lpae.study.on_ray import CLUSTER_RECORD, LOG_FOLDER
+from test_study_kill import COMMAND, done_at_least, gone, statuses
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'lpae[ray]'")
 
@@ -33,10 +32,10 @@ GRID = """
 name = "tiny-ray"
 seeds = [0, 1]
 criteria = ["l1", "l2"]
-data = ["digits"]
+data = ["iris"]
 [[models]]
 hidden = [16]
-latent = 4
+latent = 2
 [train]
 epochs = 2
 checkpoint_every = 0
@@ -154,7 +153,8 @@ def test_ray_cli_killed_and_resumed_equals_local(tmp_path: Path) -> None:
 
     out = tmp_path / "killed"
     options = ["--executor", "ray", "--threads", "1", "--no-fuse", "--quiet", "--no-report"]
-    first = run_watched([str(grid_file), "--out", str(out), "--workers", "1", *options], out, done_at_least(1))
+    command = [str(grid_file), "--out", str(out), "--workers", "1", *options]
+    first = run_watched(command, out, done_at_least(1))
     assert first["killed"], f"the study ended before it could be killed: {first['stderr']}"
     assert "done" in statuses(out) and set(statuses(out)) != {"done"}
     killed_cluster = first["pids"]
