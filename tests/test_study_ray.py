@@ -129,7 +129,7 @@ def run_watched(args: list[str], out: Path, kill_when: Any = None, timeout: floa
                 pids = set()
             if pids:
                 seen["pids"] |= pids
-                seen["listening"] |= set(listening(pids))
+                seen["listening"] |= set(listening(pids | {process.pid}))  # the study's own too
                 seen["commands"] |= {cmdline(pid) for pid in pids} - {""}
             if kill_when is not None and seen["pids"] and kill_when(out):
                 os.kill(process.pid, signal.SIGKILL)
