@@ -2,7 +2,8 @@
 
 - Joined: a ray.init(num_cpus=2) in this process; same rows and metrics as in-process training,
   with run folders written by the study process from the files each task sends back; a --threads
-  no node can give is refused in one line before any run is marked running.
+  no node can give is refused in one line before any run is marked running; SIGTERM stops the
+  study with lpae.interrupt.Interrupted (not Ray's plain KeyboardInterrupt).
 - Started by `lpae study --executor ray`: a study of one worker is SIGKILLed after its first run,
   resumed with two workers, and its export equals the local executor's (timing columns aside);
   the cluster listens on 127.0.0.1 only, runs no dashboard process, keeps Ray's lines off stderr
@@ -15,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from lpae.interrupt import Interrupted, interruptible
 from lpae.study import Store, export_table, parse_grid, run_study
 from lpae.study.on_ray import CLUSTER_RECORD, LOG_FOLDER
 from test_study_kill import COMMAND, done_at_least, gone, statuses
@@ -62,6 +65,11 @@ def test_ray_executor_matches_local(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"^--threads 3: .* largest node of the Ray cluster has 2;"):
             run_study(grid, refused, workers=1, executor="ray", threads=3, report=False)
         assert set(statuses(refused)) == {"pending"}
+        stopped = tmp_path / "stopped"
+        assert sigterm_once_running(
+            lambda: run_study(grid, stopped, executor="ray", threads=1, report=False), stopped
+        )
+        assert "running" not in statuses(stopped)  # abandoned units are pending again
         out = tmp_path / "ray"
         result = run_study(grid, out, workers=2, executor="ray", threads=1)
     finally:
@@ -73,6 +81,32 @@ def test_ray_executor_matches_local(tmp_path: Path) -> None:
             files = sorted(p.name for p in (out / row.run_dir).iterdir())
             assert {"config.json", "model.safetensors", "metrics.json", "history.csv"} <= set(files)
     assert (out / "report.html").is_file()
+
+
+def sigterm_once_running(study: Any, out: Path) -> bool:
+    """Run ``study()`` inside lpae.interrupt.interruptible and send this process SIGTERM a second
+    after a run of ``out`` is marked running: True when it stopped with Interrupted(SIGTERM). Ray's ray.wait
+    replaces the exception by a plain KeyboardInterrupt; the executor must give it back."""
+
+    def send() -> None:
+        deadline = time.monotonic() + 60
+        while "running" not in statuses(out) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0)  # all units are submitted at once: by now the study waits inside ray.wait
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a late signal must not end pytest
+    sender = threading.Thread(target=send, daemon=True)
+    try:
+        with interruptible():
+            sender.start()
+            study()
+    except Interrupted as error:
+        return error.signum == signal.SIGTERM
+    finally:
+        sender.join()
+        signal.signal(signal.SIGTERM, previous)
+    return False
 
 
 def cmdline(pid: int) -> str:

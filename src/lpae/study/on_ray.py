@@ -41,6 +41,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from lpae.interrupt import as_interrupted
 from lpae.study.execute import Unit, failed, train_unit
 from lpae.study.store import Outcome
 
@@ -108,25 +109,33 @@ def run_on_ray(
         task_threads = threads or max(1, math.floor(cpus))
         task = ray.remote(num_cpus=cpus)(train_unit)
         pending: dict[Any, Unit] = {}
-        for unit in units:
-            submit(unit)
-            pending[task.remote(unit, True, task_threads)] = unit
-        stuck_since: float | None = None
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
-            if not ready:
-                stuck_since = check_feasible(node_cpus(ray.nodes()), cpus, stuck_since)
-                continue
-            stuck_since = None
-            for ref in ready:
-                unit = pending.pop(ref)
-                try:
-                    outcomes = ray.get(ref)
-                except Exception as error:  # the task or its worker crashed
-                    outcomes = failed(
-                        unit, f"ray task failed: {type(error).__name__}: {str(error).splitlines()[0]}"
-                    )
-                yield outcomes
+        try:
+            for unit in units:
+                submit(unit)
+                pending[task.remote(unit, True, task_threads)] = unit
+            yield from results(ray, pending, cpus)
+        except KeyboardInterrupt as error:  # Ray turns our Interrupted into a plain one
+            raise as_interrupted(error) from None
+
+
+def results(ray: Any, pending: dict[Any, Unit], cpus: float) -> Iterator[list[Outcome]]:
+    """The outcomes of the ``pending`` tasks as they finish; stops a study no node can serve."""
+    stuck_since: float | None = None
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+        if not ready:
+            stuck_since = check_feasible(node_cpus(ray.nodes()), cpus, stuck_since)
+            continue
+        stuck_since = None
+        for ref in ready:
+            unit = pending.pop(ref)
+            try:
+                outcomes = ray.get(ref)
+            except Exception as error:  # the task or its worker crashed
+                outcomes = failed(
+                    unit, f"ray task failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+                )
+            yield outcomes
 
 
 def check_feasible(cpus: Sequence[float], request: float, stuck_since: float | None) -> float | None:
