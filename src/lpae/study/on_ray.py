@@ -214,24 +214,31 @@ def restore(handlers: dict[signal.Signals, Any]) -> None:
 @contextmanager
 def local_only() -> Iterator[None]:
     """While a local cluster starts: node address 127.0.0.1 (so every server binds to it alone),
-    no usage statistics, no dashboard process. Its processes inherit the environment."""
+    no usage statistics, no dashboard process. Its processes inherit the environment.
+
+    Both Ray internals touched here (checked on Ray 2.60; tests/test_study_ray.py checks the
+    outcome) are left alone where a Ray version lacks them: the cluster then still works."""
     from ray._private import node, ray_constants
 
     saved_env = {name: os.environ.get(name) for name in LOCAL_ENV}
-    saved_cluster = ray_constants.ENABLE_RAY_CLUSTER  # read from the environment at import
-    saved_api_server = node.Node.start_api_server
+    saved_cluster = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)  # read from the environment at import
+    saved_api_server = getattr(node.Node, "start_api_server", None)
     os.environ.update(LOCAL_ENV)
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    if saved_cluster is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
     def no_api_server(self: Any, **_: Any) -> None:  # what a minimal Ray install ends with
         self._webui_url = None
 
-    node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
+    if saved_api_server is not None:
+        node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
     try:
         yield
     finally:
-        node.Node.start_api_server = saved_api_server  # type: ignore[method-assign]
-        ray_constants.ENABLE_RAY_CLUSTER = saved_cluster
+        if saved_api_server is not None:
+            node.Node.start_api_server = saved_api_server  # type: ignore[method-assign]
+        if saved_cluster is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved_cluster
         for name, value in saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
