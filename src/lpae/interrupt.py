@@ -43,6 +43,7 @@ class _State:
     raised = False  # the one Interrupted has been raised: ignore later signals
     deferring = 0  # depth of deferred() blocks
     pending: int | None = None  # a signal held by deferred()
+    signum: int | None = None  # the signal of the one Interrupted raised
 
 
 _state = _State()
@@ -54,8 +55,17 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     if _state.deferring:
         _state.pending = signum
         return
-    _state.raised = True
+    _state.raised, _state.signum = True, signum
     raise Interrupted(signum)
+
+
+def as_interrupted(error: KeyboardInterrupt) -> KeyboardInterrupt:
+    """``error``, or the :class:`Interrupted` it stands for: an extension that checks for signals
+    while it waits (Ray's ``ray.wait``, ``ray.get``) raises a plain KeyboardInterrupt in place of
+    the exception our handler raised."""
+    if isinstance(error, Interrupted) or not (_state.active and _state.raised) or _state.signum is None:
+        return error
+    return Interrupted(_state.signum)
 
 
 @contextmanager
@@ -65,13 +75,13 @@ def interruptible() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS}
-    _state.active, _state.raised, _state.pending = True, False, None
+    _state.active, _state.raised, _state.pending, _state.signum = True, False, None, None
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _state.active, _state.raised, _state.pending = False, False, None
+        _state.active, _state.raised, _state.pending, _state.signum = False, False, None, None
 
 
 @contextmanager
@@ -84,7 +94,7 @@ def deferred() -> Iterator[None]:
         _state.deferring -= 1
     if not _state.deferring and _state.pending is not None and _state.active:
         signum, _state.pending = _state.pending, None
-        _state.raised = True
+        _state.raised, _state.signum = True, signum
         raise Interrupted(signum)
 
 

@@ -50,7 +50,9 @@ def study_run(
     ray_address: str | None = typer.Option(
         None, help="address of a running Ray cluster (default: start a local one)"
     ),
-    threads: int | None = typer.Option(None, help="torch threads per worker (default: cores // workers)"),
+    threads: int | None = typer.Option(
+        None, help="torch threads per worker (default: cores // workers; on a joined Ray cluster: what fits)"
+    ),
     fuse: bool = typer.Option(
         True, help="train groups of same-shaped runs as one batched model (lpae.fused)"
     ),

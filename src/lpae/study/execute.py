@@ -102,6 +102,11 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cores() // max(1, workers))
 
 
+def failed(unit: Unit, message: str) -> list[Outcome]:
+    """Every run of a unit failed with ``message`` (its worker process or Ray task died)."""
+    return [Outcome(job.run_id, "failed", {}, message) for job in unit.jobs]
+
+
 def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".strip()

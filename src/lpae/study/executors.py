@@ -10,9 +10,10 @@ each (``--threads`` overrides), so that workers do not fight over cores.
   ignore SIGINT and SIGTERM (a terminal's Ctrl-C reaches the whole process group): when the
   study process is interrupted, or stops early for any reason, it kills its workers and their
   units are abandoned (trained again on resume), never recorded as failed.
-- ``ray``: ``ray.init(address=...)`` or a local cluster of N CPUs; each unit is a task asking for
-  its thread count in CPUs; the run directory's files come back in the result, so a worker on
-  another node needs no shared file system. Ray is an optional extra (``pip install 'lpae[ray]'``).
+- ``ray`` (lpae.study.on_ray): ``ray.init(address=...)`` or a local cluster of N x threads CPUs;
+  each unit is a task asking for CPUs that fit the cluster; the run directory's files come back
+  in the result, so a worker on another node needs no shared file system. Ray is an optional
+  extra (``pip install 'lpae[ray]'``).
 """
 
 from __future__ import annotations
@@ -23,21 +24,18 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any
+from pathlib import Path
 
 import torch
 
 from lpae.interrupt import ignore_in_worker
-from lpae.study.execute import Unit, set_threads, threads_per_worker, train_unit
+from lpae.study.execute import Unit, failed, set_threads, threads_per_worker, train_unit
+from lpae.study.on_ray import import_ray, run_on_ray
 from lpae.study.store import Outcome
 
 EXECUTORS = ("local", "ray")
 PARENT_POLL_SECONDS = 0.5
 OnSubmit = Callable[[Unit], None]
-
-
-def failed(unit: Unit, message: str) -> list[Outcome]:
-    return [Outcome(job.run_id, "failed", {}, message) for job in unit.jobs]
 
 
 def run_units(
@@ -47,13 +45,15 @@ def run_units(
     ray_address: str | None = None,
     on_submit: OnSubmit | None = None,
     threads: int | None = None,
+    log_dir: Path | None = None,
 ) -> Generator[list[Outcome], None, None]:
-    """Train ``units``; ``threads`` (torch threads per worker) defaults to max(1, cores // workers)."""
+    """Train ``units``; ``threads`` (torch threads per worker) defaults to max(1, cores // workers)
+    (on Ray: to what fits the cluster); a local Ray cluster keeps its logs in ``log_dir/ray-logs``."""
     check_execution(executor, workers, ray_address, threads)
     submit = on_submit or (lambda unit: None)
-    threads = threads or threads_per_worker(workers)
     if executor == "ray":
-        return run_on_ray(units, workers, ray_address, submit, threads)
+        return run_on_ray(units, workers, ray_address, submit, threads, log_dir)
+    threads = threads or threads_per_worker(workers)
     if workers == 1:
         return run_here(units, submit, threads)
     return run_in_pool(units, workers, submit, threads)
@@ -140,42 +140,3 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
         process.kill()
     for process in processes:
         process.join(timeout=10)
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("the ray executor needs Ray: pip install 'lpae[ray]'") from None
-    return ray
-
-
-def run_on_ray(
-    units: Sequence[Unit], workers: int, address: str | None, submit: OnSubmit, threads: int
-) -> Generator[list[Outcome], None, None]:
-    ray = import_ray()
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=threads)(train_unit)
-    try:
-        pending: dict[Any, Unit] = {}
-        for unit in units:
-            submit(unit)
-            pending[task.remote(unit, True, threads)] = unit
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                unit = pending.pop(ref)
-                try:
-                    yield ray.get(ref)
-                except Exception as error:  # the task or its worker crashed
-                    yield failed(
-                        unit, f"ray task failed: {type(error).__name__}: {str(error).splitlines()[0]}"
-                    )
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -128,7 +128,8 @@ def run_study(
 
         progress.start(len(rows), len(rows) - len(todo))
         try:
-            with closing(run_units(units, executor, workers, ray_address, on_submit, threads)) as results:
+            trained = run_units(units, executor, workers, ray_address, on_submit, threads, out)
+            with closing(trained) as results:
                 for outcomes in results:
                     with deferred():  # a finished unit is recorded whole, even when a signal comes
                         for outcome in outcomes:
