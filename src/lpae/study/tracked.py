@@ -10,7 +10,7 @@ tracker before anything trains (a bad tracking URI stops the study before its fi
    or holds with other results (the runs of earlier `lpae study` calls, a resumed or retried
    study; lpae.tracking.base stamps), removes the tracked runs whose lpae run the store no
    longer has (``--discard-stale``), and puts report.html, report.md and the grid (grid.toml) on
-   the study-level record.
+   the study-level record (with ``--no-report`` that record keeps what the last report put there).
 
 So a study ends with exactly one tracked run per finished lpae run, however often it was
 interrupted and resumed; a tracked run whose logging was interrupted is logged anew.
@@ -65,7 +65,9 @@ def finish(
     logged = log_runs(tracker, out, study, ((r.run_id, r.status, r.run_dir) for r in rows))
     kept = {r.run_id for r in rows if r.status in LOGGED}
     tracker.forget(sorted(tracker.keys() - kept))
-    files = [] if report is None else [path for path in (report, report.with_suffix(".md")) if path.is_file()]
+    if report is None:  # --no-report: the study-level record keeps what the last report put there
+        return logged
+    files = [path for path in (report, report.with_suffix(".md")) if path.is_file()]
     with tempfile.TemporaryDirectory(prefix="lpae-track-") as scratch:
         grid = Path(scratch) / "grid.toml"
         grid.write_text(grid_text, encoding="utf-8")
