@@ -22,7 +22,7 @@ from lpae.tracking.replay import track_run
 TRAIN_EXPERIMENT = "lpae-train"
 
 
-def open_tracker(tracking: Tracking, out: Path, experiment: str, group: str | None = None) -> Tracker:
+def open_tracker(tracking: Tracking, out: Path | str, experiment: str, group: str | None = None) -> Tracker:
     """The backend's tracker for output folder ``out``; with a ``group`` (a study's name), its runs
     are scoped to ``out`` (stamps, replacing) and it keeps the study-level record."""
     check_installed(tracking.kind)
@@ -43,7 +43,7 @@ def open_tracker(tracking: Tracking, out: Path, experiment: str, group: str | No
     return TensorboardTracker(root, group, scope)
 
 
-def track_trained_run(tracking: Tracking, out: Path) -> str:
+def track_trained_run(tracking: Tracking, out: Path | str) -> str:
     """Log the run folder ``out`` that `lpae train` wrote (experiment TRAIN_EXPERIMENT); returns
     where it went."""
     out = Path(out)

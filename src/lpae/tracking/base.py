@@ -62,10 +62,9 @@ def check_installed(kind: str) -> None:
     """ValueError naming the install command when a package the backend needs is missing."""
     missing = [name for name in NEEDS[kind] if importlib.util.find_spec(name) is None]
     if missing:
-        raise ValueError(
-            f"--track {kind} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
-            f"not installed; install with: {INSTALL}"
-        )
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        verb = "is" if len(missing) == 1 else "are"
+        raise ValueError(f"--track {kind} needs {names}, which {verb} not installed; install with: {INSTALL}")
 
 
 class TrackedRun(ABC):

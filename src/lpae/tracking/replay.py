@@ -94,7 +94,7 @@ def sample_grid(run_dir: Path, folder: Path) -> Path | None:
 
 def track_run(
     tracker: Tracker,
-    run_dir: Path,
+    run_dir: Path | str,
     name: str,
     tags: Mapping[str, str] | None = None,
     key: str | None = None,
