@@ -107,6 +107,7 @@ def test_a_store_mlflow_refuses_stops_the_study_before_it_trains(
     assert not (out / "runs").exists()
 
 
+@pytest.mark.slow
 def test_train_tracks_into_mlflows_default_store_inside_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
