@@ -155,13 +155,13 @@ class MlflowTracker(Tracker):
             warnings.simplefilter("ignore")
             from mlflow.tracking import MlflowClient
         silence()  # after the import, which sets MLflow's loggers up
-        self.uri, self.scope, self.location = uri, scope, f"{uri} (experiment {experiment!r})"
+        self.uri, self.scope, self.location = uri, scope, f"{shown(uri)} (experiment {experiment!r})"
         with store_errors(uri):
             self.client = MlflowClient(tracking_uri=uri)
             found = self.client.get_experiment_by_name(experiment)
             if found is not None and found.lifecycle_stage == "deleted":
                 raise ValueError(
-                    f"--track mlflow: experiment {experiment!r} was deleted in {uri}; restore it "
+                    f"--track mlflow: experiment {experiment!r} was deleted in {shown(uri)}; restore it "
                     "(mlflow experiments restore) or rename the study"
                 )
             if found is None:

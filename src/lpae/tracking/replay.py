@@ -17,6 +17,7 @@ trained alone or in a fused group (lpae.fused), resumed from a checkpoint, or on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -124,7 +125,8 @@ def track_run(
             if samples is not None:
                 run.log_artifact(samples)
         except BaseException:
-            run.abort()
+            with contextlib.suppress(Exception):  # the first failure is the one to report
+                run.abort()
             raise
         run.end(status, stamp)
     return True
