@@ -118,7 +118,7 @@ def tiny_study(out: Path, device: str, results: list[bool]) -> None:
     grid = out / "tiny.toml"
     grid.write_text(
         f'name = "cuda-smoke"\nseeds = [0, 1]\ncriteria = ["l1", "l2", "lp:0.5"]\ndata = ["digits"]\n'
-        f"[[models]]\nhidden = [32]\nlatent = 4\n"
+        f'[[models]]\nhidden = [32]\nlatent = 4\n'
         f'[train]\nepochs = 3\ncheckpoint_every = 0\ndevice = "{device}"\n'
     )
     command = [
