@@ -100,36 +100,41 @@ def now_ms() -> int:
 
 
 class MlflowRun(TrackedRun):
+    """One MLflow run; its metrics are sent in one batch when it ends (a transaction per call of
+    a SQLite store, rather than one per epoch)."""
+
     def __init__(self, tracker: MlflowTracker, run_id: str, key: str | None) -> None:
         self.tracker, self.run_id, self.key = tracker, run_id, key
         self.history_names: set[str] = set()
+        self.pending: list[Any] = []  # mlflow.entities.Metric
 
-    def log_metrics(self, values: Mapping[str, float], step: int) -> None:
+    def add_metrics(self, values: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         stamp = now_ms()
-        metrics = [Metric(name, value, stamp, step) for name, value in values.items()]
-        with store_errors(self.tracker.uri):
-            for start in range(0, len(metrics), METRIC_BATCH):
-                self.tracker.client.log_batch(self.run_id, metrics=metrics[start : start + METRIC_BATCH])
+        self.pending += [Metric(name, value, stamp, step) for name, value in values.items()]
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.history_names.update(metrics)
-        self.log_metrics(metrics, epoch)
+        self.add_metrics(metrics, epoch)
 
     def log_final(self, metrics: Mapping[str, float], step: int) -> None:
         named = {(f"final/{k}" if k in self.history_names else k): v for k, v in metrics.items()}
-        self.log_metrics(named, step)
+        self.add_metrics(named, step)
 
     def log_artifact(self, path: Path, folder: str = "") -> None:
         with store_errors(self.tracker.uri):
             self.tracker.client.log_artifact(self.run_id, str(path), folder or None)
 
     def end(self, status: str, stamp: str | None = None) -> None:
+        client = self.tracker.client
         with store_errors(self.tracker.uri):
-            if stamp is not None:
-                self.tracker.client.set_tag(self.run_id, "lpae.stamp", stamp)
-            self.tracker.client.set_terminated(self.run_id, STATUS.get(status, "FINISHED"))
+            for start in range(0, len(self.pending), METRIC_BATCH):
+                client.log_batch(self.run_id, metrics=self.pending[start : start + METRIC_BATCH])
+            self.pending = []
+            if stamp is not None:  # last: a run without it counts as not logged (lpae.tracking.base)
+                client.set_tag(self.run_id, "lpae.stamp", stamp)
+            client.set_terminated(self.run_id, STATUS.get(status, "FINISHED"))
         if self.key is not None:
             self.tracker.logged[self.key] = [(self.run_id, stamp)]
 
