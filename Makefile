@@ -17,7 +17,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev,images,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,images,ray,track]'
 	touch $@
 
 setup: $(VENV)/.installed

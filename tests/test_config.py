@@ -73,7 +73,7 @@ def test_the_cli_has_an_option_for_each_cli_setting_with_its_default_and_help() 
         default = option.default
         expected = ",".join(map(str, default)) if isinstance(default, tuple) else default
         assert param.default == expected, option.name  # type: ignore[attr-defined]
-    own = {"out", "resume", "quiet", "overwrite", "help"}
+    own = {"out", "resume", "quiet", "overwrite", "track", "track_uri", "help"}
     assert set(params) - set(options("cli")) <= own
 
 

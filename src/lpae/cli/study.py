@@ -63,13 +63,31 @@ def study_run(
     ),
     report: bool = typer.Option(True, help="write report.html and report.md at the end"),
     quiet: bool = typer.Option(False, help="no live display"),
+    track: str | None = typer.Option(
+        None,
+        help="also log every run to an experiment tracker, in an experiment named after the study: "
+        "mlflow or tensorboard (docs/tracking.md)",
+    ),
+    track_uri: str | None = typer.Option(
+        None,
+        help="with --track: an MLflow tracking URI, or a TensorBoard log folder (default: a store in --out)",
+    ),
 ) -> None:
     """Run a study (the default command): train what is unfinished, record it, write the report."""
     from lpae.study import load_grid, run_study, stored_grid
     from lpae.study.progress import StudyProgress, progress_for
     from lpae.study.store import STORE_NAME
+    from lpae.tracking import tracking_option
 
-    again = {"workers": workers, "executor": executor, "ray_address": ray_address, "threads": threads}
+    tracking = tracking_option(track, track_uri)  # a missing package is an error before anything runs
+    again = {
+        "workers": workers,
+        "executor": executor,
+        "ray_address": ray_address,
+        "threads": threads,
+        "track": track,
+        "track_uri": track_uri,
+    }
     switches = {"fuse": fuse, "retry_failed": retry_failed, "report": report, "quiet": quiet}
     try:
         with interruptible():  # reading a grid fingerprints its files: that may take a while too
@@ -94,6 +112,7 @@ def study_run(
                 threads=threads,
                 fuse=fuse,
                 discard_stale=discard_stale,
+                tracking=tracking,
             )
     except Interrupted as error:
         command = resume_command(out, again, switches, (grid, resume))
@@ -106,6 +125,8 @@ def study_run(
     if result.report is not None:
         console.print(f"report: {result.report}")
         console.print(f"summary: {result.report.with_suffix('.md')}")
+    if result.tracked is not None:
+        console.print(f"tracked: {result.tracked}", highlight=False, soft_wrap=True)
     if counts["failed"]:
         total = sum(counts.values())
         fail(
@@ -125,6 +146,8 @@ STUDY_DEFAULTS: dict[str, Any] = {
     "retry_failed": False,
     "report": True,
     "quiet": False,
+    "track": None,
+    "track_uri": None,
 }
 
 

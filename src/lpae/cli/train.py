@@ -2,7 +2,8 @@
 
 Its options are derived from the run schema (lpae.config.options("cli")): every run setting a
 user may choose on the command line, with its type, default and help text, plus the command's own
-``--out``, ``--resume``, ``--quiet`` and ``--overwrite``.
+``--out``, ``--resume``, ``--quiet``, ``--overwrite`` and ``--track`` / ``--track-uri`` (experiment
+tracking, lpae.tracking: an output setting, so not a run setting and not in config.json).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lpae.interrupt import Interrupted, interruptible
 from lpae.plain_progress import LineRate, clock
 
 if TYPE_CHECKING:
+    from lpae.tracking import Tracking
     from lpae.train import EpochCallback
 
 
@@ -109,6 +111,10 @@ def keyword(name: str, option: Any, annotation: Any) -> Parameter:
     return Parameter(name, Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
 
+TRACK_HELP = "also log the run to an experiment tracker: mlflow or tensorboard (docs/tracking.md)"
+TRACK_URI_HELP = (
+    "with --track: an MLflow tracking URI, or a TensorBoard log folder (default: a store inside --out)"
+)
 OUT = keyword("out", typer.Option(..., help="run directory to create"), Path)
 COMMAND_FLAGS = [
     keyword(
@@ -118,14 +124,19 @@ COMMAND_FLAGS = [
     ),
     keyword("quiet", typer.Option(False, help="no progress bar and no metrics table"), bool),
     keyword("overwrite", typer.Option(False, help="replace an existing run directory"), bool),
+    keyword("track", typer.Option(None, help=TRACK_HELP), str | None),
+    keyword("track_uri", typer.Option(None, help=TRACK_URI_HELP), str | None),
 ]
 
 
 def train(**values: Any) -> None:
     """Train one autoencoder and write its run directory."""
     from lpae.experiment import train_run
+    from lpae.tracking import tracking_option
 
-    out, resume, quiet, overwrite = (values.pop(name) for name in ("out", "resume", "quiet", "overwrite"))
+    own = ("out", "resume", "quiet", "overwrite", "track", "track_uri")
+    out, resume, quiet, overwrite, track, track_uri = (values.pop(name) for name in own)
+    tracking = tracking_option(track, track_uri)  # a missing package is an error before training
     settings = options("cli")
     spec = with_options(
         RunSpec(), {name: comma_list(settings[name], value) for name, value in values.items()}
@@ -135,9 +146,12 @@ def train(**values: Any) -> None:
         with interruptible(), progress_bar(show, spec.train.epochs) as on_epoch:
             metrics = train_run(spec, out, overwrite=overwrite, resume=resume, on_epoch=on_epoch)
     except Interrupted as error:
-        stop_interrupted(error, unfinished_run(out), resume_command(out, values, quiet, overwrite))
+        tracked = {"track": track, "track_uri": track_uri}
+        stop_interrupted(error, unfinished_run(out), resume_command(out, values, quiet, overwrite, tracked))
     if not quiet:
         console.print(metrics_table(metrics, f"{out} ({spec.loss} on {spec.data})"))
+    if tracking is not None:  # a diverged run is tracked too (status FAILED in MLflow)
+        log_to_tracker(tracking, out, quiet)
     if metrics["status"] == "diverged":
         # fail() exits through SystemExit: a typer.Exit code would be swallowed in non-standalone mode.
         fail(
@@ -147,15 +161,35 @@ def train(**values: Any) -> None:
         )
 
 
-def resume_command(out: Path, values: dict[str, Any], quiet: bool, overwrite: bool) -> str:
+def log_to_tracker(tracking: Tracking, out: Path, quiet: bool) -> None:
+    """Log the written run to the tracker; a failure says that the run itself is there."""
+    from lpae.tracking import track_trained_run
+
+    try:
+        where = track_trained_run(tracking, out)
+    except ValueError as error:
+        raise ValueError(f"{error} (the run itself is written to {out})") from None
+    if not quiet:
+        console.print(f"tracked: {tracking.kind} {where}", highlight=False, soft_wrap=True)
+
+
+def resume_command(
+    out: Path,
+    values: dict[str, Any],
+    quiet: bool,
+    overwrite: bool,
+    tracked: dict[str, str | None] | None = None,
+) -> str:
     """The `lpae train ... --resume` command that continues an interrupted run: its options that
-    differ from their defaults, as given."""
+    differ from their defaults, as given (``tracked``: --track and --track-uri)."""
     parts = ["lpae", "train", "--out", str(out)]
     for name, option in options("cli").items():
         value = values.get(name)
         default = cli_option(option).default.default
         if value is not None and value != default:
             parts += [flag(name), str(value)]
+    for name, value in (tracked or {}).items():
+        parts += [flag(name), value] if value is not None else []
     parts += ["--resume", *(["--quiet"] if quiet else []), *(["--overwrite"] if overwrite else [])]
     return shlex.join(parts)
 

@@ -16,7 +16,9 @@
    abandoned (workers killed) and their rows set back to pending, so the store holds finished
    runs and pending ones only;
 4. judge the runs' training health (lpae.study.health, into the store) and write the report
-   (report.html and report.md).
+   (report.html and report.md);
+5. with ``tracking``, log the runs and the report to MLflow or TensorBoard as they finish and at
+   the end (lpae.study.tracked); the study folder stays locked until then.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import fcntl
 import shutil
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +40,8 @@ from lpae.study.grid import Grid, parse_grid
 from lpae.study.health import update_health
 from lpae.study.progress import StudyProgress
 from lpae.study.store import STORE_NAME, Outcome, Store
+from lpae.study.tracked import finish, log_runs, study_tracker
+from lpae.tracking import Tracking
 
 RUNS_FOLDER = "runs"
 LOCK_NAME = "study.lock"
@@ -51,6 +55,7 @@ class StudyResult:
     skipped: int
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
+    tracked: str | None = None  # where the runs were logged (lpae.tracking), for messages
 
 
 def stored_grid(out: Path | str) -> Grid:
@@ -75,11 +80,13 @@ def run_study(
     threads: int | None = None,
     fuse: bool = True,
     discard_stale: bool = False,
+    tracking: Tracking | None = None,
 ) -> StudyResult:
     """Run (or continue) the study of ``grid`` in ``out`` (steps in the module docstring).
 
     ``discard_stale`` deletes the stored runs of data files whose content changed since they
-    were trained (rows and run folders) and trains those runs anew, instead of refusing."""
+    were trained (rows and run folders) and trains those runs anew, instead of refusing;
+    ``tracking`` logs the runs to an experiment tracker (lpae.tracking) too."""
     out = Path(out)
     check_execution(executor, workers, ray_address, threads)
     progress = progress or StudyProgress()
@@ -91,65 +98,77 @@ def run_study(
             "study with --out, or leave out --resume to start this one"
         )
     out.mkdir(parents=True, exist_ok=True)
-    with study_lock(out), Store(out) as store:
-        stored = [(row.run_id, row.key) for row in store.rows()]
-        if discard_stale:
-            discard_runs(store, out, stale_runs(stored, grid.files))
+    with study_lock(out), ExitStack() as later:
+        with Store(out) as store:
+            stored = [(row.run_id, row.key) for row in store.rows()]
+            if discard_stale:
+                discard_runs(store, out, stale_runs(stored, grid.files))
+            else:
+                check_unchanged(stored, grid.files, out)
+            check_same_grid(store, grid, out, resume or discard_stale)
+            # opened once the study is accepted, before anything trains; closed after the report
+            tracker = later.enter_context(study_tracker(tracking, out, grid.name))
+            store.set_meta(
+                {
+                    "grid": grid.text,
+                    "origin": grid.origin,
+                    "base": grid.base,
+                    "name": grid.name,
+                    "lpae_version": __version__,
+                }
+            )
+            store.plan((r.run_id, r.key, r.position, r.dir_path) for r in grid.runs)
+            remove_stale_staging(out / RUNS_FOLDER)
+            finished = ("done", "diverged") if retry_failed else ("done", "diverged", "failed")
+            wanted = {r.run_id for r in grid.runs}
+            rows = store.rows(wanted)
+            todo = {row.run_id: row for row in rows if row.status not in finished}
+            jobs = [Job(r.run_id, r.spec, str(inside(out, r.dir_path)), r.fingerprint) for r in grid.runs]
+            units = make_units(jobs, set(todo), fuse)
+            if workers > 1 or executor == "ray":
+                units = largest_first(units)  # so that the longest unit overlaps with the others
+
+            in_flight: set[str] = set()
+
+            def on_submit(unit: Unit) -> None:
+                with deferred():
+                    store.mark_running(job.run_id for job in unit.jobs)
+                    in_flight.update(job.run_id for job in unit.jobs)
+                progress.submitted(len(unit.jobs))
+
+            progress.start(len(rows), len(rows) - len(todo))
+            try:
+                trained = run_units(units, executor, workers, ray_address, on_submit, threads, out)
+                with closing(trained) as results:
+                    for outcomes in results:
+                        with deferred():  # a finished unit is recorded whole, even when a signal comes
+                            for outcome in outcomes:
+                                if outcome.files is not None:
+                                    write_run_files(inside(out, todo[outcome.run_id].run_dir), outcome)
+                            store.record(outcomes)
+                            in_flight.difference_update(outcome.run_id for outcome in outcomes)
+                        progress.finished(outcomes)
+                        if tracker is not None:
+                            runs = ((o.run_id, o.status, todo[o.run_id].run_dir) for o in outcomes)
+                            log_runs(tracker, out, grid.name, runs)
+            except BaseException:
+                store.release(in_flight)  # abandoned units: pending again, trained on resume
+                raise
+            finally:
+                progress.stop()
+            result = StudyResult(
+                out, store.counts(), len(todo), len(rows) - len(todo), notes=list(grid.notes)
+            )
+            rows_now = store.rows()
+        if report:
+            from lpae.study.report import write_report
+
+            result.report = write_report(out)  # training health included
         else:
-            check_unchanged(stored, grid.files, out)
-        check_same_grid(store, grid, out, resume or discard_stale)
-        store.set_meta(
-            {
-                "grid": grid.text,
-                "origin": grid.origin,
-                "base": grid.base,
-                "name": grid.name,
-                "lpae_version": __version__,
-            }
-        )
-        store.plan((r.run_id, r.key, r.position, r.dir_path) for r in grid.runs)
-        remove_stale_staging(out / RUNS_FOLDER)
-        finished = ("done", "diverged") if retry_failed else ("done", "diverged", "failed")
-        wanted = {r.run_id for r in grid.runs}
-        rows = store.rows(wanted)
-        todo = {row.run_id: row for row in rows if row.status not in finished}
-        jobs = [Job(r.run_id, r.spec, str(inside(out, r.dir_path)), r.fingerprint) for r in grid.runs]
-        units = make_units(jobs, set(todo), fuse)
-        if workers > 1 or executor == "ray":
-            units = largest_first(units)  # so that the longest unit overlaps with the others
-
-        in_flight: set[str] = set()
-
-        def on_submit(unit: Unit) -> None:
-            with deferred():
-                store.mark_running(job.run_id for job in unit.jobs)
-                in_flight.update(job.run_id for job in unit.jobs)
-            progress.submitted(len(unit.jobs))
-
-        progress.start(len(rows), len(rows) - len(todo))
-        try:
-            trained = run_units(units, executor, workers, ray_address, on_submit, threads, out)
-            with closing(trained) as results:
-                for outcomes in results:
-                    with deferred():  # a finished unit is recorded whole, even when a signal comes
-                        for outcome in outcomes:
-                            if outcome.files is not None:
-                                write_run_files(inside(out, todo[outcome.run_id].run_dir), outcome)
-                        store.record(outcomes)
-                        in_flight.difference_update(outcome.run_id for outcome in outcomes)
-                    progress.finished(outcomes)
-        except BaseException:
-            store.release(in_flight)  # abandoned units: pending again, trained on resume
-            raise
-        finally:
-            progress.stop()
-        result = StudyResult(out, store.counts(), len(todo), len(rows) - len(todo), notes=list(grid.notes))
-    if report:
-        from lpae.study.report import write_report
-
-        result.report = write_report(out)  # training health included
-    else:
-        update_health(out)
+            update_health(out)
+        if tracker is not None:
+            finish(tracker, out, grid.name, rows_now, grid.text, result.report)
+            result.tracked = f"{tracker.kind} {tracker.location}"
     return result
 
 
