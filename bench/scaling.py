@@ -25,6 +25,7 @@ asymptotic cost. The machine is shared and noisy: compare figures of the same ru
     .venv/bin/python bench/scaling.py --quick                    # rows 2k,20k; runs 10,100,1000
     .venv/bin/python bench/scaling.py --rows 2000,20000 --runs none --commands train,eval
     .venv/bin/python bench/scaling.py --train-rows 2000000       # add 2M rows for train alone
+    .venv/bin/python bench/scaling.py --advise-epochs 1 --contrast-points 5000   # a busy machine
 """
 
 from __future__ import annotations
@@ -119,7 +120,10 @@ def clear_health(study: Path) -> None:
         cursor.execute("DELETE FROM health")
 
 
-def rows_commands(n_rows: int, folder: Path, commands: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+def rows_commands(
+    n_rows: int, folder: Path, commands: tuple[str, ...], advise_epochs: str = "", contrast_points: str = ""
+) -> dict[str, tuple[float, float]]:
+    """Each command's (seconds, GB) on an N-row table; empty options keep the commands' defaults."""
     data = folder / f"data-{n_rows}.npz"
     if not data.exists():
         write_table(data, n_rows)
@@ -133,9 +137,13 @@ def rows_commands(n_rows: int, folder: Path, commands: tuple[str, ...]) -> dict[
     if "eval" in commands:
         found["eval"] = measure(lpae("eval", str(run), "--quiet"), folder)
     if "advise" in commands:
-        found["advise"] = measure(lpae("advise", "--data", str(data), "--quiet"), folder)
+        extra = ["--epochs", advise_epochs] if advise_epochs else []
+        found["advise"] = measure(lpae("advise", "--data", str(data), "--quiet", *extra), folder)
     if "contrast" in commands:
-        found["contrast"] = measure(lpae("contrast", "--data", str(data), "--json", "contrast.json"), folder)
+        extra = ["--max-points", contrast_points] if contrast_points else []
+        found["contrast"] = measure(
+            lpae("contrast", "--data", str(data), "--json", "contrast.json", *extra), folder
+        )
     if "report" in commands:
         study = folder / f"study-{n_rows}"
         shutil.rmtree(study, ignore_errors=True)
@@ -246,6 +254,10 @@ def main() -> None:
     parser.add_argument("--train-rows", default="", help="extra row counts for train alone (e.g. 2000000)")
     parser.add_argument("--runs", default="10,100,1000,10000", help="study sizes in runs, or none")
     parser.add_argument("--commands", default=",".join(COMMANDS), help="subset of " + ",".join(COMMANDS))
+    parser.add_argument(
+        "--advise-epochs", default="", help="advise --epochs (default: its own, 100k samples)"
+    )
+    parser.add_argument("--contrast-points", default="", help="contrast --max-points (default: its own)")
     parser.add_argument("--quick", action="store_true", help="rows 2000,20000 and runs 10,100,1000")
     parser.add_argument("--no-run-folders", action="store_true", help="fake runs without folders (no health)")
     parser.add_argument("--folder", help="work here and keep the files (default: a temporary folder)")
@@ -262,7 +274,8 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         by_rows: dict[str, dict[int, tuple[float, float]]] = {}
         for n_rows in rows:
-            for name, figure in rows_commands(n_rows, folder, commands).items():
+            found = rows_commands(n_rows, folder, commands, args.advise_epochs, args.contrast_points)
+            for name, figure in found.items():
                 by_rows.setdefault(name, {})[n_rows] = figure
                 print(
                     f"rows {n_rows:,} {name}: {figure[0]:.1f} s, {figure[1]:.2f} GB, load "
