@@ -22,6 +22,7 @@ from lpae.advise import (
     outlier_share,
     recommendation,
     strength,
+    subset_note,
 )
 from lpae.cli import app
 from lpae.criteria import normalize
@@ -157,6 +158,8 @@ def test_gaussian_noise_leads_to_l2_through_the_cli(tmp_path: Path) -> None:
     table = tomllib.loads(grid.read_text())
     assert table["criteria"][0] == advice["recommended"] and table["data"] == [advice["data"]]
     assert {"rel_contrast", "knn_agreement"} <= set(advice["contrast"]["latent"])
+    assert advice["note"] is None and "advise: quick models" not in result.output  # nothing subsampled
+    assert advice["rows"]["train"][0] == advice["rows"]["train"][1]
 
 
 @pytest.mark.slow
@@ -199,6 +202,8 @@ def test_bad_input_in_the_library() -> None:
         (["--data", "synthetic:n=10"], "it needs at least 30"),
         (["--data", "digits", "--json", "/no/such/folder/a.json"], "--json /no/such/folder/a.json: folder"),
         (["--data", "digits", "--epochs", "0"], "epochs must be a positive integer"),
+        (["--data", "digits", "--max-train", "ten"], "--max-train must be a number of rows or all"),
+        (["--data", "digits", "--max-train", "5"], "max_train must be an integer >= 30"),
     ],
 )
 def test_bad_input_in_the_cli_is_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -206,3 +211,24 @@ def test_bad_input_in_the_cli_is_one_line_and_exit_2(args: list[str], message: s
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lpae: error:") and message in lines[0], lines
+
+
+def test_subset_note_says_what_was_subsampled() -> None:
+    assert subset_note({"train": [900, 900], "heldout": [200, 200], "contrast": [200, 200]}) is None
+    note = subset_note({"train": [10_000, 170_000], "heldout": [15_625, 30_000], "contrast": [1_000, 15_625]})
+    assert note is not None and note.startswith("advise: quick models trained on a seeded 10,000 of 170,000")
+    assert "--max-train N or all" in note and "15,625 of 30,000 held-out rows" in note
+    assert "contrast on 1,000 of them" in note
+
+
+def test_max_train_caps_the_training_rows_and_the_cli_default_matches() -> None:
+    from lpae.advise import MAX_TRAIN
+    from lpae.cli import advise as advise_cli
+
+    assert advise_cli.MAX_TRAIN == MAX_TRAIN
+    advice = advise("synthetic:n=300,dim=8", epochs=1, max_train=100)
+    used, available = advice["rows"]["train"]
+    assert used == 100 and available > 100
+    assert f"a seeded 100 of {available} training rows" in advice["note"]
+    every = advise("synthetic:n=300,dim=8", epochs=1, max_train=None)
+    assert every["rows"]["train"] == [available, available]

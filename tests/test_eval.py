@@ -17,6 +17,7 @@ from lpae.config import ModelSettings, RunSpec, TrainSettings
 from lpae.data import load
 from lpae.experiment import train_run
 from lpae.metrics import METRICS, evaluate, reconstruct
+from lpae.metrics.evaluate import subset_note
 from lpae.runs import load_run, prepare_data
 
 runner = CliRunner()
@@ -175,12 +176,43 @@ def test_cli_eval_with_other_data_leaves_metrics_json_alone(digits_run: Path, tm
     assert (digits_run / "metrics.json").read_text() == before
 
 
+def test_every_knn_row_below_the_caps_gives_the_default_values(
+    digits_run: Path, digits_metrics: dict[str, Any]
+) -> None:
+    """digits has fewer rows than the kNN caps: asking for every row changes nothing, and no note."""
+    every = evaluate(digits_run, knn_rows=(None, None))
+    for key in (*LATENT, "raw_knn_acc_l1", "raw_probe_acc"):
+        assert every[key] == digits_metrics[key], key
+    assert subset_note(prepare_data(load_run(digits_run).config)) is None
+
+
+def test_cli_eval_knn_subset_says_what_it_used(digits_run: Path, tmp_path: Path) -> None:
+    prepared = prepare_data(load_run(digits_run).config)
+    n_test, n_train = len(prepared.test), len(prepared.train)
+    report = tmp_path / "subset.json"
+    args = ["eval", str(digits_run), "--data", "digits", "--knn-rows", "50,200", "--json", str(report)]
+    result = runner.invoke(app, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"kNN accuracies of a seeded 50 of {n_test} test rows against 200 of {n_train:,} training rows"
+        in result.output
+    )
+    assert "--knn-rows all uses every row" in result.output
+    subset = json.loads(report.read_text())
+    full = evaluate(digits_run, data="digits")
+    assert subset["recon_l2"] == full["recon_l2"]  # only the kNN and probe rows differ
+    assert any(subset[key] != full[key] for key in LATENT)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--data", "iris"], "samples of shape (4,) do not fit"),
         (["--data", "nosuch"], "unknown data set 'nosuch'"),
         (["--json", "/nonexistent-folder/x.json"], "folder /nonexistent-folder does not exist"),
+        (["--knn-rows", "0,5000"], "a number of rows must be at least 1"),
+        (["--knn-rows", "ten"], "--knn-rows must be QUERIES,REFERENCES"),
+        (["--knn-rows", "1,2,3"], "--knn-rows must be QUERIES,REFERENCES"),
     ],
 )
 def test_cli_eval_bad_input_is_one_line(digits_run: Path, args: list[str], message: str) -> None:

@@ -201,6 +201,24 @@ def test_report_has_every_section_the_metrics_allow(rich_study: Path) -> None:
     assert "decoders emit NaN or infinite values" in problems and "| 64 |" in problems
 
 
+def test_problem_tables_list_at_most_their_cap_and_say_how_many(tmp_path: Path) -> None:
+    from lpae.study.report import PROBLEM_ROWS
+
+    n_failed = PROBLEM_ROWS + 5
+    runs = [
+        (spec(GAUSSIAN, "lp:p=2", seed), "failed", {}, f"error of seed {seed}") for seed in range(n_failed)
+    ]
+    runs.append((spec(GAUSSIAN, "lp:p=1", 0), "done", {"recon_l2": 0.1}, ""))
+    out = fabricate(tmp_path / "many", runs)
+    _, markdown = build_report(out)
+    problems = markdown.split("## Diverged and failed runs")[1]
+    listed = re.findall(r"error of seed (\d+)", problems)
+    assert listed == [str(seed) for seed in range(PROBLEM_ROWS)]
+    assert f"The first {PROBLEM_ROWS} of {n_failed} runs are listed" in problems
+    few = fabricate(tmp_path / "few", runs[:3] + runs[-1:])
+    assert "runs are listed" not in build_report(few)[1]
+
+
 def test_verdict_cross_checks_the_known_answers(rich_study: Path) -> None:
     markdown = (rich_study / "report.md").read_text()
     verdict = markdown.split("## Verdict")[1].split("\n## ")[0]

@@ -339,10 +339,24 @@ def unique(specs: list[str]) -> list[str]:
 
 def check_arguments(seed: Any, epochs: Any, max_train: Any) -> None:
     for name, value, low in (("seed", seed, 0), ("max_train", max_train, MIN_SAMPLES)):
+        if name == "max_train" and value is None:
+            continue  # every training row
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"advise: {name} must be an integer >= {low}, got {value!r}")
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"advise: epochs must be a positive integer or None (automatic), got {epochs!r}")
+
+
+def subset_note(rows: dict[str, list[int]]) -> str | None:
+    """One line saying which rows advise used when it subsampled any (None otherwise)."""
+    (train, n_train), (heldout, n_heldout), (contrast, _) = rows["train"], rows["heldout"], rows["contrast"]
+    if train == n_train and heldout == n_heldout and contrast == heldout:
+        return None
+    return (
+        f"advise: quick models trained on a seeded {train:,} of {n_train:,} training rows (--max-train N "
+        f"or all for more), residuals fitted on {heldout:,} of {n_heldout:,} held-out rows, distance "
+        f"contrast on {contrast:,} of them"
+    )
 
 
 def as_dataset(data: str | Dataset) -> tuple[str, Dataset]:
@@ -357,12 +371,15 @@ def advise(
     data: str | Dataset,
     seed: int = 0,
     epochs: int | None = None,
-    max_train: int = MAX_TRAIN,
+    max_train: int | None = MAX_TRAIN,
     grid_path: str = "advise-grid.toml",
 ) -> dict[str, Any]:
     """Recommend a criterion for ``data`` (a spec such as ``"digits"`` or a Dataset); see the module
-    docstring. Returns a JSON-ready dict with ``recommended``, ``alternatives``, ``reasons``,
-    ``residual_gennorm_p``, ``residual_t_df``, ``outlier_fraction`` and the evidence behind them."""
+    docstring. ``max_train``: the most training rows of the quick models (None: every row).
+    Returns a JSON-ready dict with ``recommended``, ``alternatives``, ``reasons``,
+    ``residual_gennorm_p``, ``residual_t_df``, ``outlier_fraction`` and the evidence behind them;
+    ``rows`` (rows used and available: train, heldout, contrast) and ``note`` (one line saying
+    what was subsampled, None when nothing was)."""
     started = time.perf_counter()
     check_arguments(seed, epochs, max_train)
     spec, dataset = as_dataset(data)
@@ -375,7 +392,8 @@ def advise(
     rng = np.random.default_rng(seed)
     splits = split_indices(n_samples, seed, dataset.y, test_rows=dataset.test_rows)
     train = np.concatenate([splits.train, splits.val])
-    if len(train) > max_train:
+    n_train, n_heldout = len(train), len(splits.test)
+    if max_train is not None and len(train) > max_train:
         train = np.sort(rng.choice(train, max_train, replace=False))
     test = splits.test
     max_rows = max(MIN_SAMPLES, MAX_FIT_ELEMENTS // n_features)
@@ -432,6 +450,11 @@ def advise(
             report = analyse(Features(where, values, labels), CONTRAST_K, n_neighbors, BOOTSTRAP, seed).report
             contrast[where] = contrast_summary(report)
             reasons.append(contrast_reason(f"{where} space", contrast[where]))
+    rows = {
+        "train": [len(train), n_train],
+        "heldout": [len(test), n_heldout],
+        "contrast": [len(points), len(test)],
+    }
     recommended = criteria.normalize(recommended)
     alternatives = [a for a in unique(alternatives) if a != recommended]
     candidates = unique([recommended, *alternatives, "lp:2"])
@@ -463,5 +486,7 @@ def advise(
             "study": f"lpae study {grid_path} --out studies/advise",
         },
         "study_grid": study_grid(spec, candidates, arch),
+        "rows": rows,
+        "note": subset_note(rows),
         "seconds": round(time.perf_counter() - started, 3),
     }

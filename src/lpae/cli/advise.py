@@ -10,6 +10,7 @@ from lpae.cli.app import app
 from lpae.cli.show import console
 
 DEFAULT_GRID = "advise-grid.toml"
+MAX_TRAIN = 10_000  # lpae.advise.MAX_TRAIN (not imported here: the CLI imports the library lazily)
 
 
 def check_parent(path: Path | None, option: str) -> None:
@@ -28,6 +29,11 @@ def advise_command(
     ),
     seed: int = typer.Option(0, help="random seed (split, weights, subsamples)"),
     epochs: int | None = typer.Option(None, help="training epochs of the quick models [about 100k samples]"),
+    max_train: str = typer.Option(
+        str(MAX_TRAIN),
+        "--max-train",
+        help="the most training rows of the quick models (a seeded subset above it), or all",
+    ),
     quiet: bool = typer.Option(False, help="print nothing (use with --json)"),
 ) -> None:
     """Train two quick autoencoders, fit their residuals, measure distance contrast, recommend a criterion."""
@@ -36,7 +42,8 @@ def advise_command(
 
     check_parent(json_path, "--json")
     check_parent(grid, "--grid")
-    result = advise(data, seed=seed, epochs=epochs, grid_path=str(grid or DEFAULT_GRID))
+    rows = parse_max_train(max_train)
+    result = advise(data, seed=seed, epochs=epochs, max_train=rows, grid_path=str(grid or DEFAULT_GRID))
     if json_path is not None:
         write_json(json_path, result)
     if grid is not None:
@@ -56,4 +63,16 @@ def advise_command(
     if grid is None:
         console.print(f"  lpae advise --data {data} --grid {DEFAULT_GRID}   (writes the study grid)")
     console.print(f"  {result['commands']['study']}", highlight=False, soft_wrap=True)
+    if result["note"] is not None:
+        console.print(result["note"], highlight=False, soft_wrap=True)
     console.print(f"[dim]advice took {result['seconds']:.1f} s[/dim]")
+
+
+def parse_max_train(text: str) -> int | None:
+    """--max-train: a number of rows, or all (None: every training row)."""
+    if text.strip() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--max-train must be a number of rows or all, got {text!r}") from None

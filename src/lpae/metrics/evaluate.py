@@ -55,6 +55,8 @@ from lpae.models import Autoencoder, VariationalAutoencoder
 from lpae.runs import PreparedData, Run, load_run, prepare_data
 
 EVAL_BATCH = 2048
+KnnRows = tuple[int | None, int | None]  # the most kNN queries (test rows) and references (None: all)
+DEFAULT_KNN_ROWS: KnnRows = (KNN_QUERY_ROWS, KNN_REFERENCE_ROWS)
 
 declare(
     Metric("status", "done, or diverged for a run whose training diverged"),
@@ -102,18 +104,20 @@ def load_eval_data(run: Run, data: str | Dataset | None) -> Dataset | None:
 
 
 def evaluate(
-    run: Run | Path | str, data: str | Dataset | None = None, prepared: PreparedData | None = None
+    run: Run | Path | str,
+    data: str | Dataset | None = None,
+    prepared: PreparedData | None = None,
+    knn_rows: KnnRows = DEFAULT_KNN_ROWS,
 ) -> dict[str, Any]:
     """Every metric of docs/metrics.md for the run's test split (or that of ``data``).
 
-    ``prepared``: the run's own data, already split and preprocessed by
-    ``lpae.runs.prepare_data(run.config)`` (training passes it so the data are not loaded twice).
+    ``prepared``: the data to score (the run's own, or those of ``data``), already split and
+    preprocessed by ``lpae.runs.prepare_data(run.config, ...)`` (training passes it so the data
+    are not loaded twice). ``knn_rows``: the most (kNN queries, kNN and probe references); None:
+    every row.
     """
+    check_knn_rows(knn_rows)
     run = run if isinstance(run, Run) else load_run(run)
-    if prepared is not None and data is not None:
-        raise ValueError(
-            "evaluate: give either data (another data set) or prepared (the run's own), not both"
-        )
     if prepared is None:
         prepared = prepare_data(run.config, load_eval_data(run, data))
     model = run.model
@@ -131,7 +135,7 @@ def evaluate(
         metrics["nonfinite_outputs"] = nonfinite
         return metrics
     metrics.update(likelihood_scores(run, prepared, x, out, x_hat, own=data is None))
-    metrics.update(latent_scores(model, prepared, x))
+    metrics.update(latent_scores(model, prepared, x, knn_rows))
     metrics.update(anomaly_scores(run, prepared, x, out, x_hat))
     return metrics
 
@@ -182,20 +186,54 @@ def likelihood_scores(
     return found
 
 
-def reference_rows(prepared: PreparedData) -> np.ndarray:
+def reference_rows(prepared: PreparedData, size: int | None = KNN_REFERENCE_ROWS) -> np.ndarray:
     """Training rows that serve as kNN / probe references: every class, never contaminated."""
-    rows = prepared.all_train if prepared.all_train is not None else prepared.train
-    return rows[seeded_subset(len(rows), KNN_REFERENCE_ROWS)]
+    pool = reference_pool(prepared)
+    return pool[seeded_subset(len(pool), size)]
 
 
-def latent_scores(model: Autoencoder, prepared: PreparedData, x: torch.Tensor) -> dict[str, float]:
+def reference_pool(prepared: PreparedData) -> np.ndarray:
+    return prepared.all_train if prepared.all_train is not None else prepared.train
+
+
+def check_knn_rows(knn_rows: KnnRows) -> None:
+    if not isinstance(knn_rows, tuple) or len(knn_rows) != 2:
+        raise TypeError(f"knn_rows must be a pair (queries, references), got {knn_rows!r}")
+    for name, size in zip(("queries", "references"), knn_rows, strict=True):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ValueError(
+                f"knn_rows: {name} must be a positive number of rows or None (all), got {size!r}"
+            )
+
+
+def subset_note(prepared: PreparedData, knn_rows: KnnRows = DEFAULT_KNN_ROWS) -> str | None:
+    """One line saying which rows the kNN accuracies and the probe used, when they were
+    subsampled (None otherwise, or without labels), and how to use every row."""
+    if prepared.dataset.y is None:
+        return None
+    n_test, n_reference = len(prepared.test), len(reference_pool(prepared))
+    queries = len(seeded_subset(n_test, knn_rows[0]))
+    references = len(seeded_subset(n_reference, knn_rows[1]))
+    if queries == n_test and references == n_reference:
+        return None
+    factor = (n_test * n_reference) / (queries * references)
+    return (
+        f"eval: kNN accuracies of a seeded {queries:,} of {n_test:,} test rows against {references:,} of "
+        f"{n_reference:,} training rows (the linear probe fitted on those {references:,}, scored on every "
+        f"test row); --knn-rows all uses every row, about {factor:,.0f}x the kNN time"
+    )
+
+
+def latent_scores(
+    model: Autoencoder, prepared: PreparedData, x: torch.Tensor, knn_rows: KnnRows = DEFAULT_KNN_ROWS
+) -> dict[str, float]:
     labels = prepared.dataset.y
     if labels is None:
         return {}
-    rows = reference_rows(prepared)
+    rows = reference_rows(prepared, knn_rows[1])
     x_reference = torch.from_numpy(prepared.preprocessor.transform(prepared.dataset.x[rows]))
     y_reference, y_test = labels[rows], labels[prepared.test]
-    queries = seeded_subset(len(x), KNN_QUERY_ROWS)
+    queries = seeded_subset(len(x), knn_rows[0])
     z_reference, z_test = encode(model, x_reference), encode(model, x)
     found = usefulness_metrics(z_reference, y_reference, z_test, y_test, queries)
     raw = usefulness_metrics(x_reference.numpy(), y_reference, x.numpy(), y_test, queries, prefix="raw_")

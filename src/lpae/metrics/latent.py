@@ -13,8 +13,10 @@ neighbour order (the nearest). Accuracy = fraction of queries predicted right.
 Rows: the references are a seeded subsample of at most KNN_REFERENCE_ROWS training rows, the
 queries a seeded subsample of at most KNN_QUERY_ROWS test rows. Exact L_0.5 distances in 784
 dimensions cost about 1 ns per query-reference-feature term on these 2-core machines, so the
-caps keep ``lpae eval`` on MNIST within its time budget (bench/eval.py); with fewer rows than
-the caps every row is used. The standard error of an accuracy a over Q queries is about
+caps keep ``lpae eval`` on MNIST within its time budget (bench/eval.py), and they keep the kNN
+cost constant in the rows (every row against every other would be quadratic); with fewer rows
+than the caps every row is used. ``lpae eval --knn-rows`` (lpae.metrics.evaluate, ``knn_rows``)
+sets other caps, or none. The standard error of an accuracy a over Q queries is about
 sqrt(a (1 - a) / Q), at most 0.016 at Q = 1000.
 
 Probe (``probe_acc``): StandardScaler then multinomial logistic regression (lbfgs, C = 1, at most
@@ -68,9 +70,9 @@ declare(
 )
 
 
-def seeded_subset(n_rows: int, size: int, seed: int = SUBSET_SEED) -> np.ndarray:
-    """Sorted positions of at most ``size`` of range(n_rows), chosen without replacement."""
-    if n_rows <= size:
+def seeded_subset(n_rows: int, size: int | None, seed: int = SUBSET_SEED) -> np.ndarray:
+    """Sorted positions of at most ``size`` of range(n_rows) (None: every row), chosen without replacement."""
+    if size is None or n_rows <= size:
         return np.arange(n_rows)
     return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False))
 

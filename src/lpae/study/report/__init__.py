@@ -46,6 +46,7 @@ SECTIONS: tuple[Callable[[StudyData], Section], ...] = (
     samples_section,
 )
 HTML_NAME, MARKDOWN_NAME = "report.html", "report.md"
+PROBLEM_ROWS = 100  # runs listed per table of problems; a study of 10,000 runs would list thousands
 OPEN = (answer_section, health_section)  # shown open in HTML; every other section is folded
 
 
@@ -65,6 +66,24 @@ def overview(study: StudyData, skipped: list[str]) -> list[Part]:
     return parts
 
 
+def listed(frame: pd.DataFrame, columns: list[str]) -> list[list[object]]:
+    """The first PROBLEM_ROWS rows of ``frame`` as table rows."""
+    return frame[columns].head(PROBLEM_ROWS).to_numpy().tolist()
+
+
+def more_note(frame: pd.DataFrame) -> list[Part]:
+    """A note naming how many runs a table of problems leaves out, and where they all are."""
+    if len(frame) <= PROBLEM_ROWS:
+        return []
+    return [
+        para(
+            f"The first {PROBLEM_ROWS} of {len(frame)} runs are listed; `lpae study export` writes "
+            "every run with its status and error.",
+            "note",
+        )
+    ]
+
+
 def problems_section(study: StudyData) -> Section:
     section = Section("problems", "Diverged and failed runs")
     frame = study.table
@@ -73,12 +92,9 @@ def problems_section(study: StudyData) -> Section:
     bad = frame[frame["status"].isin(["diverged", "failed"])]
     if len(bad):
         section.add(para("These runs are left out of every mean above."))
-        section.add(
-            table(
-                ["data", "criterion", "seed", "status", "reason"],
-                bad[["data", "criterion", "seed", "status", "error"]].to_numpy().tolist(),
-            )
-        )
+        columns = ["data", "criterion", "seed", "status", "error"]
+        section.add(table(columns, listed(bad, columns)))
+        section.parts.extend(more_note(bad))
     if "nonfinite_outputs" in frame:
         broken = frame[pd.to_numeric(frame["nonfinite_outputs"], errors="coerce").fillna(0) > 0]
         if len(broken):
@@ -92,9 +108,10 @@ def problems_section(study: StudyData) -> Section:
             section.add(
                 table(
                     ["data", "criterion", "seed", "non-finite outputs"],
-                    broken[["data", "criterion", "seed", "nonfinite_outputs"]].to_numpy().tolist(),
+                    listed(broken, ["data", "criterion", "seed", "nonfinite_outputs"]),
                 )
             )
+            section.parts.extend(more_note(broken))
     return section
 
 
