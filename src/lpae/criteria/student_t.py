@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from lpae.criteria import student_t_compiled
-from lpae.criteria.base import CRITERIA
+from lpae.criteria.base import CRITERIA, per_sample
 from lpae.criteria.continuation import DF_CONVEX, geometric
 from lpae.criteria.implicit_scale import solve_log_scale
 from lpae.criteria.likelihood import LocationScale
@@ -130,7 +130,10 @@ class StudentTNLL(LocationScale):
         location, _ = self.split(x, out)
         flat_hat = location.reshape(location.shape[0], -1)  # (B, D)
         if not student_t_compiled.FORWARD.wanted(flat_hat):
-            return super().forward(x, out)
+            residual = location - x  # as LocationScale.forward, without checking the pair again
+            return per_sample(
+                self.element_nll(residual, self.scale.log_scale(residual, None, self.log_ml_scale))
+            )
         log_scale = self.scale.log_scale(location, None, self.log_ml_scale)  # 0-dim
         df = self.shape()
         c = (df * torch.exp(2 * log_scale)).to(flat_hat.dtype)  # df s^2
