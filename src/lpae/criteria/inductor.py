@@ -10,7 +10,7 @@ new shapes do not recompile; a new dtype (float64) compiles once more.
 
 Compilation costs seconds (about 10-50 s cold on the 2-core build machines, a few seconds with
 inductor's on-disk cache warm), so it is worth it only for long runs on large batches. The
-environment variable ``LPAE_COMPILE`` decides:
+environment variable ``LPAE_COMPILE``, read once per process at the first kernel call, decides:
 
 - ``auto`` (default): a call on CPU with at least COMPILE_MIN_ELEMENTS elements is counted, and
   the kernel compiles at the COMPILE_AFTER_CALLS-th such call (a training run on large batches;
@@ -60,18 +60,33 @@ def compile_mode() -> str:
     return mode
 
 
+_mode_in_use: list[str] = []  # compile_mode() read once, at the first kernel decision
+
+
+def mode_in_use() -> str:
+    """The mode kernels follow: $LPAE_COMPILE as first read in this process, or compile_setting's."""
+    if not _mode_in_use:
+        _mode_in_use.append(compile_mode())
+    return _mode_in_use[0]
+
+
 @contextmanager
 def compile_setting(mode: str) -> Iterator[None]:
-    """Within the block $LPAE_COMPILE is ``mode`` (tests, benchmarks); the old value comes back after."""
-    saved = os.environ.get(COMPILE_ENV)
+    """Within the block the kernels follow ``mode`` (tests, benchmarks), and $LPAE_COMPILE says it
+    to child processes; both come back after."""
+    if mode not in MODES:
+        raise ValueError(f"compile_setting: mode must be one of {MODES}, got {mode!r}")
+    saved_env, saved_mode = os.environ.get(COMPILE_ENV), mode_in_use()
     os.environ[COMPILE_ENV] = mode
+    _mode_in_use[0] = mode
     try:
         yield
     finally:
-        if saved is None:
+        _mode_in_use[0] = saved_mode
+        if saved_env is None:
             del os.environ[COMPILE_ENV]
         else:
-            os.environ[COMPILE_ENV] = saved
+            os.environ[COMPILE_ENV] = saved_env
 
 
 class LazyKernel:
@@ -87,13 +102,13 @@ class LazyKernel:
 
     def wanted(self, like: Tensor) -> bool:
         """Should this call, on tensors like ``like``, take the compiled kernel? Counts large calls."""
-        if self.failed or like.device.type != "cpu" or like.dtype not in COMPILED_DTYPES:
+        mode = "off" if self.failed else mode_in_use()
+        if mode == "off" or (mode == "auto" and like.numel() < COMPILE_MIN_ELEMENTS):
+            return False  # the common case of small batches first: this runs on every call
+        if like.device.type != "cpu" or like.dtype not in COMPILED_DTYPES:
             return False
-        mode = compile_mode()
-        if mode != "auto":
-            return mode == "on"
-        if like.numel() < COMPILE_MIN_ELEMENTS:
-            return False
+        if mode == "on":
+            return True
         self.large_calls += 1
         return self.large_calls >= COMPILE_AFTER_CALLS
 
