@@ -8,9 +8,10 @@ criterion's custom ``autograd.Function``) and compiles it on first use with
 ``torch.compile(fn, dynamic=True, fullgraph=True)``: batch and feature sizes are symbolic, so
 new shapes do not recompile; a new dtype (float64) compiles once more.
 
-Compilation costs seconds (about 10-50 s cold on the 2-core build machines, a few seconds with
-inductor's on-disk cache warm), so it is worth it only for long runs on large batches. The
-environment variable ``LPAE_COMPILE``, read once per process at the first kernel call, decides:
+Compilation costs seconds (10-50 s cold on the 2-core build machines at load up to 9, 164 s
+measured at load 25; 1-10 s with inductor's on-disk cache warm, bench/README.md), so it is
+worth it only for long runs on large batches. The environment variable ``LPAE_COMPILE``, read
+once per process at the first kernel call, decides:
 
 - ``auto`` (default): a call on CPU with at least COMPILE_MIN_ELEMENTS elements is counted, and
   the kernel compiles at the COMPILE_AFTER_CALLS-th such call (a training run on large batches;
@@ -25,8 +26,8 @@ their own eager route (lpae.criteria.power.LearnedPowerSum, the autograd chain o
 for every call that does not take the compiled one.
 
 Inductor writes its cache to ``$TORCHINDUCTOR_CACHE_DIR``, by default /tmp/torchinductor_$USER,
-never inside the repository or an output folder. CUDA tensors stay on the eager route (a
-compiled CUDA kernel would need triton, which torch's CPU build lacks).
+never inside the repository or an output folder. CUDA tensors stay on the eager routes (inductor
+would compile them through triton; not built or measured here, the build machines have no GPU).
 """
 
 from __future__ import annotations
