@@ -22,7 +22,9 @@ as a ``torch.autograd.Function`` instead of an autograd chain:
 
 On CPU, for p in {0.5, 1, 1.5, 2} and given x and x_hat, compiled single-pass kernels
 (lpae.criteria.power_numba) do the whole forward and backward pass instead, at about the cost
-of ``mse_loss``; with ``compiled=False`` everything takes the torch path.
+of ``mse_loss``. For a learned p, once lpae.criteria.inductor decides to compile (by default:
+large CPU batches in a long run), lpae.criteria.power_compiled does each pass in one vectorised
+sweep. With ``compiled=False`` everything takes the torch path.
 
 At r = 0 with eps = 0 the gradient is taken as 0 (the subgradient torch uses for |r|); for
 p < 1 the true derivative there is infinite. The derivative with respect to a learned p is
@@ -38,7 +40,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lpae.criteria import power_numba
+from lpae.criteria import power_compiled, power_numba
 from lpae.numba_threads import torch_threads
 
 BLOCK_ELEMENTS = 1 << 23
@@ -50,7 +52,8 @@ def power_sum(
     """sum over features of rho_{p,eps}(x_hat - x): (B, ...) -> (B,); x = None means x_hat is the residual.
 
     ``p`` is a number, or a 0-dim tensor when it is learned (then eps must be 0). ``compiled``:
-    use the numba kernels where they apply; False forces the torch path (tests and benchmarks).
+    use the numba kernels, or for a learned p the inductor kernels (lpae.criteria.power_compiled,
+    when lpae.criteria.inductor says so), where they apply; False forces the torch path.
     """
     flat_hat = x_hat.reshape(x_hat.shape[0], -1)  # (B, D)
     flat_x = None
@@ -63,7 +66,10 @@ def power_sum(
             raise ValueError(f"power_sum: p must be a number or a 0-dim tensor, got shape {tuple(p.shape)}")
         if eps != 0:
             raise ValueError("power_sum: a tensor-valued (learned) p needs eps = 0")
-        result: Tensor = LearnedPowerSum.apply(flat_x, flat_hat, p)
+        if compiled and flat_x is not None and power_compiled.FORWARD.wanted(flat_hat):
+            result: Tensor = power_compiled.CompiledLearnedPowerSum.apply(flat_x, flat_hat, p)
+            return result
+        result = LearnedPowerSum.apply(flat_x, flat_hat, p)
         return result
     if not (p > 0 and eps >= 0):
         raise ValueError(f"power_sum: need p > 0 and eps >= 0, got p={p}, eps={eps}")

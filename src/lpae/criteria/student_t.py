@@ -20,6 +20,10 @@ B_n(1/2) = (2^(1-n) - 1) B_n:
 whose truncation error at x >= 8 is below 1e-16 relative, so K is exact to the working precision
 in float32 and float64 alike, and differentiable in nu for a learned df.
 
+With a fixed or learned scale, large CPU batches take a compiled single-sweep kernel for
+sum_i log1p(r^2 / (nu s^2)) once lpae.criteria.inductor decides to compile
+(lpae.criteria.student_t_compiled); every other call takes the element-wise autograd chain.
+
 The ML scale has no closed form. scale=calibrated solves the score equation
 mean_i (nu + 1) v_i / (nu + v_i) = 1, v_i = (r_i / s)^2, by Brent's method with gradients from
 the implicit function theorem (lpae.criteria.implicit_scale).
@@ -37,7 +41,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lpae.criteria.base import CRITERIA
+from lpae.criteria import student_t_compiled
+from lpae.criteria.base import CRITERIA, per_sample
 from lpae.criteria.continuation import DF_CONVEX, geometric
 from lpae.criteria.implicit_scale import solve_log_scale
 from lpae.criteria.likelihood import LocationScale
@@ -115,6 +120,26 @@ class StudentTNLL(LocationScale):
 
     def df_tensor(self, like: Tensor) -> Tensor:
         return torch.as_tensor(self.shape(), dtype=like.dtype, device=like.device)
+
+    def forward(self, x: Tensor, out: Tensor) -> Tensor:
+        """With a fixed or learned scale, on large CPU batches once lpae.criteria.inductor compiles:
+        0.5 (df + 1) T_b + D (log s + K(df)) with T_b from lpae.criteria.student_t_compiled; else
+        the element-wise autograd chain of element_nll (the same values to float rounding)."""
+        if self.scale.mode not in ("fixed", "learned"):
+            return super().forward(x, out)
+        location, _ = self.split(x, out)
+        flat_hat = location.reshape(location.shape[0], -1)  # (B, D)
+        if not student_t_compiled.FORWARD.wanted(flat_hat):
+            residual = location - x  # as LocationScale.forward, without checking the pair again
+            return per_sample(
+                self.element_nll(residual, self.scale.log_scale(residual, None, self.log_ml_scale))
+            )
+        log_scale = self.scale.log_scale(location, None, self.log_ml_scale)  # 0-dim
+        df = self.shape()
+        c = (df * torch.exp(2 * log_scale)).to(flat_hat.dtype)  # df s^2
+        total = student_t_compiled.CompiledLog1pSum.apply(x.reshape(flat_hat.shape), flat_hat, c)
+        n_features = flat_hat.shape[1]
+        return 0.5 * (df + 1) * total + n_features * (log_scale + student_t_log_normalizer(df))
 
     def element_nll(self, residual: Tensor, log_scale: Tensor) -> Tensor:
         df = self.shape()  # a float when fixed, a 0-dim tensor when learned
