@@ -117,3 +117,18 @@ def test_grid_errors_for_local_sets(grid_file: Path) -> None:
     )
     grid = load_grid(bad)  # the folder holds no CIFAR batches: skipped, with the reason
     assert {r.spec.data for r in grid.runs} == {"faces"} and "data_batch_1.bin is missing" in grid.notes[0]
+
+
+def test_advise_grid_names_the_folder_absolutely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lpae.advise import study_grid
+
+    write_cifar_folder(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    text = study_grid("cifar10:path=data,split=train", ["l2"], {"hidden": [8], "latent": 2, "epochs": 2})
+    folder = (tmp_path / "data").resolve()
+    assert f'data = ["cifar10:path={folder},split=train"]' in text
+    (tmp_path / "grids").mkdir()
+    (tmp_path / "grids/g.toml").write_text(text)  # read from another folder: the same copy
+    assert {r.spec.data for r in load_grid(tmp_path / "grids/g.toml").runs} == {
+        f"cifar10:path={folder},split=train"
+    }
