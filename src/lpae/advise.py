@@ -63,7 +63,7 @@ from lpae.advise_fits import discrete_fits, flat_quantization
 from lpae.contrast.data import Features, analyse
 from lpae.contrast.distances import k_label
 from lpae.criteria import CalibratedNLL, calibrated_nll
-from lpae.data import Dataset, is_file_spec, load, split_indices
+from lpae.data import DATASETS, PATH_PARAM, Dataset, is_file_spec, load, split_indices
 from lpae.estimator import LpAutoencoder
 from lpae.metrics import residual_shape
 from lpae.metrics.likelihood import gennorm_nll
@@ -310,6 +310,11 @@ def study_grid(spec: str, criteria_specs: list[str], arch: dict[str, Any]) -> st
     if is_file_spec(spec):
         path, colon, rest = spec.partition(":")
         spec = str(Path(path.strip()).expanduser().resolve()) + colon + rest
+    else:
+        entry, values = DATASETS.resolve(spec)
+        if values.get(PATH_PARAM):  # a local copy of a set's files (cifar10:path=DIR)
+            folder = str(Path(values[PATH_PARAM]).expanduser().resolve())
+            spec = DATASETS.canonical(entry.name, {**values, PATH_PARAM: folder})
     listed = ", ".join(f'"{c}"' for c in criteria_specs)
     return (
         'name = "advise"\n'

@@ -208,13 +208,18 @@ class Entry(Generic[T]):
     tags: dict[str, Any] = field(default_factory=dict)
 
     def signature(self) -> str:
+        """``name:required,key=default``; an optional parameter without a default value (an empty
+        default, such as mnist's path) in brackets: ``mnist:split=all,[path]``."""
         if not self.params:
             return self.name
-        return (
-            self.name
-            + ":"
-            + ",".join(p.name if p.required else f"{p.name}={p.format(p.default)}" for p in self.params)
-        )
+
+        def shown(p: Param) -> str:
+            if p.required:
+                return p.name
+            default = p.format(p.default)
+            return f"{p.name}={default}" if default else f"[{p.name}]"
+
+        return self.name + ":" + ",".join(shown(p) for p in self.params)
 
 
 class Registry(Generic[T]):

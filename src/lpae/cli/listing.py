@@ -50,7 +50,9 @@ def datasets() -> None:
                 "x".join(map(str, shape)) if shape else "varies",
                 str(entry.tags.get("kind", "")),
                 "yes" if entry.tags.get("labels") else "no",
-                "yes" if command is None else f"no: {command}",
+                "yes"
+                if command is None
+                else f"no: {command}" + (" (or path=DIR)" if "files" in entry.tags else ""),
                 entry.summary,
             ]
         )
@@ -66,5 +68,6 @@ def datasets() -> None:
     console.print(
         "files by path: path/to/table.csv:label=COLUMN (.csv, .tsv, .parquet), data.npy, "
         "data.npz:key=x,label=y, IDX (train-images-idx3-ubyte[.gz]), or a folder of PNG/JPEG images; "
+        "local copies of standard sets: cifar10:path=DIR, fashion_mnist:path=DIR, mnist:path=DIR; "
         "options: --nan error|drop, --image-size N"
     )

@@ -68,7 +68,7 @@ def make_table(
         else:
             table.add_column(column.name, justify=column.justify, overflow="fold")
     for row in rows:
-        table.add_row(*(row[i] for i in index))
+        table.add_row(*(Text(row[i]) for i in index))  # literal text, as show_records prints it
     return table
 
 

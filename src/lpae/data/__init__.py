@@ -2,19 +2,20 @@
 
 ``load(spec, nan="error", image_size=None)`` is the one entry point; it returns a :class:`Dataset`.
 A spec is a registered name with arguments (``digits``, ``synthetic:noise=laplace,dim=64``,
-``keel:magic``; see ``lpae datasets``) or a file path with options
+``keel:magic``, ``cifar10:path=DIR`` for a local copy of a standard benchmark's files; see
+``lpae datasets``) or a file path with options
 (``path/to/table.csv:label=species``; see lpae.data.files). ``nan`` says what to do with NaN or
 infinite values in files: "error" (the default) or "drop" the rows. ``image_size`` resizes image
 data to image_size x image_size (needed for a folder of images of mixed sizes).
 """
 
-from lpae.data import images, keel, mnist, sklearn_sets, synthetic  # noqa: F401  (register the sets)
+from lpae.data import cifar, idx_folder, images, keel, mnist, sklearn_sets, synthetic  # noqa: F401  (register)
 from lpae.data.convert import check_nan_policy
 from lpae.data.dataset import Dataset, DataWarning, Splits, split_indices
 from lpae.data.files import looks_like_path, read_file
 from lpae.data.preprocess import Preprocessor, default_method, fit_preprocessor
 from lpae.data.quantization import Quantization
-from lpae.data.registry import DATASETS, missing_requirement
+from lpae.data.registry import DATASETS, PATH_PARAM, missing_requirement, source_files
 
 
 def is_file_spec(spec: str) -> bool:
@@ -34,7 +35,7 @@ def load(spec: str, nan: str = "error", image_size: int | None = None) -> Datase
         dataset = read_file(spec, nan, image_size)
     else:
         entry, values = DATASETS.resolve(spec)
-        command = missing_requirement(entry.name)
+        command = missing_requirement(entry.name, values)
         if command is not None:
             raise ValueError(f"data set {entry.name!r} needs an optional package: {command}")
         dataset = entry.factory(**values)
@@ -62,6 +63,7 @@ def normalize_spec(spec: str) -> str:
 
 __all__ = [
     "DATASETS",
+    "PATH_PARAM",
     "DataWarning",
     "Dataset",
     "Preprocessor",
@@ -73,5 +75,6 @@ __all__ = [
     "load",
     "missing_requirement",
     "normalize_spec",
+    "source_files",
     "split_indices",
 ]

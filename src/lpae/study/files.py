@@ -12,6 +12,11 @@ options included (``tables/t.csv:label=species``). In a grid:
   are never the results of the old one;
 - a clean reference (``clean=PATH``, lpae.data.clean) is resolved the same way, and its content
   is part of the fingerprint (``sha256:<data>+sha256:<clean>``);
+- a registered set read from a local folder (``cifar10:path=DIR``, ``mnist:path=DIR``; the
+  ``files`` tag of lpae.data.registry) is treated the same way: its ``path`` is resolved against
+  the grid's folder (the run records ``cifar10:path=/home/me/cifar-10-batches-bin``), and its runs
+  are keyed by the fingerprint of the set's files there (every split's, lpae.data.fingerprint);
+  "the file" below is then ``NAME:path=FOLDER``, the set's copy in that folder, whatever its split;
 - :func:`check_unchanged` refuses to continue a study whose store holds runs of a file whose
   content has changed since, naming the file and what to do (restore the file, discard those
   runs with ``--discard-stale``, or choose another ``--out``); :func:`stale_runs` finds them.
@@ -22,9 +27,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+from lpae.data import DATASETS, PATH_PARAM, is_file_spec, source_files
 from lpae.data.files import file_options
-from lpae.data.fingerprint import fingerprint
+from lpae.data.fingerprint import files_fingerprint, fingerprint
 
 FINGERPRINT_KEY = "data_fingerprint"  # the run key's entry holding the file's fingerprint
 
@@ -46,21 +53,54 @@ def resolve_file_spec(text: str, base: Path) -> str:
     return f"{path}:{options}" if options else str(path)
 
 
+def local_folder(spec: str) -> tuple[str, dict[str, Any]] | None:
+    """(name, values) of a registered spec that reads a local folder (``cifar10:path=DIR``), else
+    None. Raises ValueError for a spec the registry refuses."""
+    entry, values = DATASETS.resolve(spec)
+    if "files" not in entry.tags or not values.get(PATH_PARAM):
+        return None
+    return entry.name, values
+
+
+def resolve_folder_spec(name: str, values: dict[str, Any], base: Path) -> str:
+    """The canonical spec of a registered set read from a folder, its path made absolute against
+    ``base``. Raises ValueError when the folder does not exist."""
+    folder = resolved(Path(values[PATH_PARAM]), base)
+    if not folder.is_dir():
+        raise ValueError(f"data set {name!r}: path={values[PATH_PARAM]}: {folder}: no such folder")
+    return DATASETS.canonical(name, {**values, PATH_PARAM: str(folder)})
+
+
 def resolved(path: Path, base: Path) -> Path:
     path = path.expanduser()
     return (path if path.is_absolute() else base / path).resolve()
 
 
 def file_fingerprint(spec: str) -> str:
-    """The fingerprint of the file a canonical file spec names (and of its clean reference)."""
+    """The fingerprint of the file a canonical file spec names (and of its clean reference), or of
+    the files a registered set reads from its folder (``cifar10:path=DIR``)."""
+    if not is_file_spec(spec):
+        folder = local_folder(spec)
+        if folder is None:
+            raise ValueError(f"data {spec!r} reads no local files to fingerprint")
+        files = source_files(*folder)
+        return files_fingerprint(files or [])
     path, found = file_options(spec)
     data = fingerprint(path)
     return data if "clean" not in found else f"{data}+{fingerprint(Path(found['clean']))}"
 
 
 def spec_path(spec: str) -> str:
-    """The path part of a canonical file spec."""
-    return spec.partition(":")[0]
+    """The path part of a canonical file spec; ``NAME:path=FOLDER`` of a registered set read from a
+    folder (``cifar10:path=DIR,split=train``: its split left out, since every split's files are
+    fingerprinted together); else the spec itself."""
+    if is_file_spec(spec):
+        return spec.partition(":")[0]
+    try:
+        folder = local_folder(spec)
+    except ValueError:  # a stored spec the registry no longer knows
+        return spec
+    return spec if folder is None else f"{folder[0]}:{PATH_PARAM}={folder[1][PATH_PARAM]}"
 
 
 def stale_runs(stored: Iterable[tuple[str, str]], planned: Mapping[str, str]) -> list[str]:

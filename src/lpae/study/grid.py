@@ -28,7 +28,8 @@ one-class classes and contamination have their own keys above (``SET_BY_GRID``).
 
 Data entries take every spec that ``lpae train --data`` takes, file paths with their options
 included: a relative path is resolved against the grid file's folder, and a file's runs carry its
-content fingerprint in their key (lpae.study.files).
+content fingerprint in their key (lpae.study.files); so do the runs of a set read from a local
+folder (``cifar10:path=DIR``), keyed by its files' fingerprint.
 
 Everything is validated before any run starts: unknown keys, unknown or malformed specs
 (through ``lpae.criteria.normalize`` and ``lpae.data.DATASETS``), bad values, duplicate runs and
@@ -52,9 +53,16 @@ import torch
 
 from lpae import criteria
 from lpae.config import SEED_LIMIT, RunSpec, as_json, coerce, options, with_options
-from lpae.data import DATASETS, is_file_spec, missing_requirement
+from lpae.data import DATASETS, PATH_PARAM, is_file_spec, missing_requirement
 from lpae.models import check_fits_memory
-from lpae.study.files import FINGERPRINT_KEY, file_fingerprint, resolve_file_spec, spec_path
+from lpae.study.files import (
+    FINGERPRINT_KEY,
+    file_fingerprint,
+    local_folder,
+    resolve_file_spec,
+    resolve_folder_spec,
+    spec_path,
+)
 
 BLOCK_KEYS = ("seeds", "criteria", "data", "models", "train", "contaminate")
 TOP_KEYS = ("name", *BLOCK_KEYS, "grids")
@@ -110,9 +118,14 @@ def slug(text: str) -> str:
 
 
 def data_label(spec: str) -> str:
-    """A data spec as run folders name it: a file spec by its file name and options."""
+    """A data spec as run folders name it: a file spec by its file name and options, a set read
+    from a folder by the folder's name."""
     if not is_file_spec(spec):
-        return spec
+        folder = local_folder(spec)
+        if folder is None:
+            return spec
+        name, values = folder
+        return DATASETS.canonical(name, {**values, PATH_PARAM: Path(values[PATH_PARAM]).name or "root"})
     path, _, rest = spec.partition(":")
     return Path(path).name + (f":{rest}" if rest else "")
 
@@ -310,18 +323,27 @@ def data_entries(table: dict[str, Any], origin: str, base: Path) -> tuple[list[D
                 notes.append(f"data set {item['spec']!r} skipped: {error}")
                 continue
             raise ValueError(f"{origin}: data: {error}") from None
-        command = missing_requirement(entry.name)
+        command = missing_requirement(entry.name, values)
         if command is not None:
             if optional:
                 notes.append(f"data set {item['spec']!r} skipped: needs `{command}`")
                 continue
             raise ValueError(f"{origin}: data set {entry.name!r} needs an optional package: {command}")
-        spec = DATASETS.canonical(entry.name, values)
+        spec, found = DATASETS.canonical(entry.name, values), None
+        if local_folder(spec) is not None:  # a local copy of a set's files: resolved and fingerprinted
+            try:
+                spec = resolve_folder_spec(entry.name, values, base)
+                found = file_fingerprint(spec)
+            except ValueError as error:
+                if optional:
+                    notes.append(f"data set {item['spec']!r} skipped: {error}")
+                    continue
+                raise ValueError(f"{origin}: data: {error}") from None
         if any(e.spec == spec for e in entries):
             raise ValueError(f"{origin}: data set {spec!r} is listed twice")
         sets = normal_sets(item, entry.tags.get("labels"), origin)
         check_classes(sets, entry.tags.get("classes"), f"{origin}: data {item['spec']!r}: normal_classes")
-        entries.append(DataEntry(spec, sets))
+        entries.append(DataEntry(spec, sets, found))
     return entries, notes
 
 
