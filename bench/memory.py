@@ -3,14 +3,17 @@
 For each row count it writes a float32 ``.npy`` of ROWS x ``--features`` (rank-8 Gaussian
 signal plus noise, seed 0) into ``--workdir``, runs ``lpae train --data FILE --epochs 1`` (train
 + evaluation, the CLI as a user calls it) in a child process and reads the child's peak resident
-set size from ``os.wait4`` (ru_maxrss, baseline libraries included: torch, numpy, scikit-learn).
+set size from ``os.wait4`` (ru_maxrss, baseline libraries included: torch, numpy, scikit-learn;
+pages of a memory-mapped file count in it while mapped, though the kernel may drop them).
 The ratio ``peak / data`` says how many copies of the data the process held at its peak.
 
 ``--limit 2GB`` runs each child inside a memory cgroup of that size (cgroup v2 ``memory.max``,
 or v1 ``memory.limit_in_bytes``; needs a writable /sys/fs/cgroup, e.g. root): a child that
 exceeds it is killed by the kernel (status ``oom``). ``ulimit -v`` does not suit torch, which
 reserves large virtual ranges. Page-cache pages of a memory-mapped file count towards a cgroup
-but are reclaimed under pressure; anonymous memory is what must fit.
+but are reclaimed under pressure; anonymous memory is what must fit. The file's pages are evicted
+from the page cache after it is written (they would be charged to this process, not the child),
+and the cgroup's own peak (``cgroup_peak_mib``) is reported beside ru_maxrss.
 
 Each data file is deleted after its run (the 3 GB case needs the disk only while it runs).
 
@@ -51,6 +54,11 @@ def write_data(path: Path, n_rows: int, n_features: int) -> None:
         out[start:stop] = signal + 0.1 * rng.standard_normal((stop - start, n_features), dtype=np.float32)
     out.flush()
     del out
+    # The pages just written are cached and charged to this process's cgroup, not the child's:
+    # evict them, so the child reads the file from disk and its page cache counts against its limit.
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def parse_size(text: str) -> int:
@@ -76,6 +84,15 @@ def make_cgroup(limit: int) -> Path:
             (group / "memory.limit_in_bytes").write_text(str(limit))
         return group
     raise SystemExit("bench/memory.py: no writable memory cgroup under /sys/fs/cgroup (--limit needs one)")
+
+
+def cgroup_peak(group: Path) -> float:
+    """The cgroup's peak charged memory in MiB (anonymous memory and page cache; v2 memory.peak,
+    v1 memory.max_usage_in_bytes), nan when the kernel does not report it."""
+    for name in ("memory.peak", "memory.max_usage_in_bytes"):
+        if (group / name).is_file():
+            return int((group / name).read_text()) / MIB
+    return float("nan")
 
 
 def run_child(command: list[str], group: Path | None) -> tuple[int, float, float]:
@@ -112,16 +129,20 @@ def main() -> None:
             command += ["--epochs", str(args.epochs), "--out", str(Path(tmp) / f"run{n_rows}")]
             command += shlex.split(args.train_args)
             group = make_cgroup(limit) if limit else None
+            charged = float("nan")
             try:
                 code, peak, seconds = run_child(command, group)
+                if group is not None:
+                    charged = cgroup_peak(group)
             finally:
                 data.unlink()
                 if group is not None:
                     group.rmdir()
             status = "ok" if code == 0 else ("oom" if code in (-9, 137) else f"exit{code}")
+            cgroup_note = f" cgroup_peak_mib={charged:.0f}" if limit else ""
             print(
                 f"rows={n_rows} data_mib={data_mib:.0f} peak_mib={peak:.0f} copies={peak / data_mib:.2f} "
-                f"seconds={seconds:.1f} status={status}",
+                f"seconds={seconds:.1f} status={status}{cgroup_note}",
                 flush=True,
             )
             found += [
@@ -130,6 +151,7 @@ def main() -> None:
                 f"rows_{n_rows}_s={seconds:.1f}",
                 f"rows_{n_rows}_status={status}",
             ]
+            found += [f"rows_{n_rows}_cgroup_peak_mib={charged:.0f}"] if limit else []
     limit_note = [f"limit_mib={limit / MIB:.0f}"] if limit else []
     print("RESULT " + " ".join(found + limit_note))
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from lpae.config import RunSpec, TrainSettings, parse_size
-from lpae.data import fit_preprocessor, load
+from lpae.data import DataWarning, fit_preprocessor, load
 from lpae.data.preprocess import feature_moments
+from lpae.data.quantization import is_memory_mapped
 from lpae.data.stream import StreamedRows, resolve_stream, shuffled_batches
 from lpae.experiment import train_run
 from lpae.runs import load_run
@@ -135,14 +136,14 @@ def test_stream_budget_and_errors(tmp_path: Path) -> None:
     constant = np.load(data)
     constant[:, 2] = 1.0
     np.save(tmp_path / "c.npy", constant)
-    with pytest.raises(ValueError, match="constant columns"):
+    with pytest.raises(ValueError, match="constant columns"), pytest.warns(DataWarning, match="constant"):
         load(str(tmp_path / "c.npy"), mmap=True)
 
 
 def test_mapped_load_matches_in_memory(tmp_path: Path) -> None:
     data = table(tmp_path / "x.npy")
     mapped, loaded = load(str(data), mmap=True), load(str(data))
-    assert isinstance(mapped.x.base, np.memmap) or mapped.x.base is not None
+    assert is_memory_mapped(mapped.x) and not is_memory_mapped(loaded.x)
     np.testing.assert_array_equal(mapped.x, loaded.x)
     assert mapped.quantization == loaded.quantization
 
@@ -152,7 +153,12 @@ CGROUP = Path("/sys/fs/cgroup")
 
 @pytest.mark.slow
 def test_file_larger_than_the_memory_limit_trains(tmp_path: Path) -> None:
-    """bench/memory.py with a 3 GB .npy under a 2 GB memory cgroup: the run finishes (status ok)."""
+    """bench/memory.py with a 3 GB .npy under a 2 GB memory cgroup: the run finishes (status ok).
+
+    Minutes of CPU (an epoch over 12 million rows): run only when LPAE_MEMORY_LIMIT_TEST=1 is set,
+    as root with a writable /sys/fs/cgroup (make test leaves it out)."""
+    if os.environ.get("LPAE_MEMORY_LIMIT_TEST") != "1":
+        pytest.skip("set LPAE_MEMORY_LIMIT_TEST=1 to train a 3 GB file under a 2 GB memory cgroup")
     if os.geteuid() != 0 or not os.access(CGROUP, os.W_OK):
         pytest.skip("needs a writable /sys/fs/cgroup (root) for a memory limit")
     bench = Path(__file__).parents[1] / "bench" / "memory.py"

@@ -46,7 +46,7 @@ STREAMED_SUFFIXES = (".npy",)
 
 
 def streamable_path(spec: str) -> Path | None:
-    """The file of a data spec that can be streamed (a .npy file without options), else None."""
+    """The file of a data spec that can be streamed (a .npy file, with or without options), else None."""
     name, _, _ = spec.partition(":")
     path = Path(name.strip())
     return path if path.suffix.lower() in STREAMED_SUFFIXES and path.is_file() else None
