@@ -162,9 +162,11 @@ def test_file_larger_than_the_memory_limit_trains(tmp_path: Path) -> None:
     if os.geteuid() != 0 or not os.access(CGROUP, os.W_OK):
         pytest.skip("needs a writable /sys/fs/cgroup (root) for a memory limit")
     bench = Path(__file__).parents[1] / "bench" / "memory.py"
+    train_args = "--stream on --test-fraction 0.02 --val-fraction 0.02 --batch-size 1024"
+    train_args += " --hidden 64 --latent 8"
     found = subprocess.run(
         [sys.executable, str(bench), "--rows", "12000000", "--limit", "2GB", "--workdir", str(tmp_path)]
-        + ["--train-args", "--stream on --test-fraction 0.02 --val-fraction 0.02 --hidden 64 --latent 8"],
+        + ["--train-args", train_args],
         capture_output=True,
         text=True,
         timeout=3000,

@@ -176,6 +176,7 @@ def train_run(
     result = fit(
         model, x_train, x_val, config.train, checkpoint=checkpoint, on_epoch=on_epoch, bin_width=width
     )
+    del x_train, x_val  # evaluation reads the test rows: free the training parts first
     return write_trained_run(out, config, model, result, prepared, overwrite)
 
 
