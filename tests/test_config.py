@@ -137,6 +137,8 @@ def test_each_grid_option_is_set_on_its_section(name: str) -> None:
         "continuation": 0.25,
         "dequantize": "off",
         "checkpoint_every": 0,
+        "stream": "on",
+        "memory_budget": "2GB",
         "device": "cpu",
         "preprocess": "minmax",
         "nan": "drop",
@@ -198,6 +200,8 @@ def test_fused_grouping_reads_the_schema() -> None:
         "continuation": 0.2,
         "dequantize": "on",
         "checkpoint_every": 0,
+        "stream": "on",
+        "memory_budget": "1GB",
     }
     assert set(different) == set(SETTINGS), "add the new setting to this table"
     for name, option in SETTINGS.items():

@@ -38,6 +38,7 @@ import functools
 import math
 import numbers
 import platform
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,8 @@ SCHEDULES = ("none", "cosine")
 NORMALIZATIONS = ("epoch", "energy", "none")
 DEVICES = ("auto", "cpu", "cuda")
 DEQUANTIZE_MODES = ("auto", "on", "off")
+STREAM_MODES = ("auto", "on", "off")
+SIZE_PATTERN = r"([0-9]*\.?[0-9]+(?:E[+-]?[0-9]+)?)\s*([KMGT]?)(I?B)?"
 
 
 def setting(
@@ -102,6 +105,20 @@ def check_seed(what: str, value: Any) -> None:
 def check_choice(what: str, value: Any, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def parse_size(text: str) -> int:
+    """'2GB', '512MiB', '512M', '3e9' -> bytes; K, M, G and T are binary (1 GB = 2**30 bytes)."""
+    match = re.fullmatch(SIZE_PATTERN, str(text).strip().upper())
+    if match is None or float(match[1]) <= 0:
+        raise ValueError(f"memory budget {text!r}: expected a positive size such as 2GB, 512MB or 3e9")
+    return int(float(match[1]) * 1024 ** " KMGT".index(match[2] or " "))
+
+
+def check_size(what: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a size such as 2GB, got {value!r}")
+    parse_size(value)
 
 
 @dataclass(frozen=True)
@@ -248,6 +265,21 @@ class TrainSettings:
         resume_free=True,
     )
     device: str = setting("auto", "auto (CUDA when present), cpu or cuda", fused=SHARED, resume_free=True)
+    stream: str = setting(
+        "auto",
+        "read training batches from a .npy file on disk, shuffled by seeded blocks (lpae.data.stream), "
+        "instead of memory: auto (when the file exceeds --memory-budget), on or off",
+        fused=SHARED,
+        faces={"cli", "grid"},
+        absent="off",
+    )
+    memory_budget: str = setting(
+        "4GB",
+        "the data size above which --stream auto streams, e.g. 2GB (K, M, G = 2**10, 2**20, 2**30 bytes)",
+        fused=SHARED,
+        faces={"cli", "grid"},
+        resume_free=True,
+    )
 
     def __post_init__(self) -> None:
         if not positive_int(self.epochs):
@@ -276,6 +308,8 @@ class TrainSettings:
         if not (positive_int(self.checkpoint_every) or self.checkpoint_every == 0):
             raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every}")
         check_choice("device", self.device, DEVICES)
+        check_choice("stream", self.stream, STREAM_MODES)
+        check_size("memory_budget", self.memory_budget)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -194,10 +194,14 @@ class LpAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             criterion = criteria.build(spec.loss, feature_shape=(n_features,))
             model = build_model((n_features,), spec.model, criterion)
         method = default_method(criterion.support) if spec.preprocess == "auto" else spec.preprocess
-        preprocessor = fit_preprocessor(X[train_rows].astype(np.float32), method)
-        x = torch.from_numpy(preprocessor.transform(X))  # (N, D) float32
-        criterion.check_support(x)
-        result = fit(model, x[train_rows], x[val_rows], spec.train)
+        # statistics and float32 rows chunk by chunk: no copy of X beyond the two parts trained on
+        preprocessor = fit_preprocessor(X, method, rows=train_rows)
+        x_train = torch.from_numpy(preprocessor.transform_rows(X, train_rows))  # (N_train, D) float32
+        x_val = torch.from_numpy(preprocessor.transform_rows(X, val_rows))
+        criterion.check_support(x_train)
+        criterion.check_support(x_val)
+        result = fit(model, x_train, x_val, spec.train)
+        del x_train, x_val
         if result.status != "done":
             warnings.warn(
                 f"LpAutoencoder({self.loss}): training diverged ({result.reason}); the model keeps "

@@ -5,6 +5,11 @@ against the loaded data into the run's :class:`lpae.config.RunConfig` (config.js
 preprocessed data; ``train_run(spec, out)`` trains it and writes the run
 directory atomically; it returns the metrics (with ``status`` "done" or "diverged").
 
+With ``stream`` resolved on (lpae.data.stream.resolve_stream: a .npy file larger than the memory
+budget under auto), the file stays memory-mapped, training and validation batches are read from
+it (block-shuffled, lpae.data.stream), and config.json records ``stream: "on"`` (else "off"), so
+that evaluation maps it again.
+
 While training, the checkpoint lives in ``OUT.partial/`` (lpae.runs.partial_dir) beside the
 ``config.json`` it belongs to; ``train_run(..., resume=True)`` continues from it when the settings
 match, and the finished run directory replaces it. The model is initialised under
@@ -24,7 +29,8 @@ from lpae import criteria
 from lpae.atomic import staging_dir, write_json
 from lpae.config import DataRecord, RunConfig, RunSpec, options
 from lpae.data import Dataset, default_method, fit_preprocessor, load
-from lpae.data.quantization import run_quantization
+from lpae.data.quantization import is_memory_mapped, run_quantization
+from lpae.data.stream import BLOCK_ROWS, StreamedRows, resolve_stream
 from lpae.dequantize import bin_widths
 from lpae.dequantize import resolve as resolve_dequantize
 from lpae.metrics import evaluate, history_health
@@ -58,7 +64,13 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     anomaly_rate = spec.anomaly_rate if normal is not None else None
     rows = split_rows(dataset, spec.split_seed, spec.val_fraction, spec.test_fraction, normal, anomaly_rate)
     quantization = run_quantization(spec.quantized, dataset)
-    preprocessor = fit_preprocessor(dataset.x[rows.train], method, quantization)
+    preprocessor = fit_preprocessor(dataset.x, method, quantization, rows=rows.train)
+    stream = "on" if is_memory_mapped(dataset.x) else "off"  # what this run does, in config.json
+    if stream == "on" and spec.contaminate:
+        raise ValueError(
+            f"data {spec.data!r}: --contaminate copies the training rows into memory, which streaming "
+            "avoids; use --stream off"
+        )
     data = DataRecord(
         spec=spec.data,
         name=dataset.name,
@@ -78,10 +90,17 @@ def prepare_run(spec: RunSpec, dataset: Dataset) -> tuple[RunConfig, PreparedDat
     )
     model = spec.model.resolve(dataset.shape, dataset.info.get("image_shape"))
     dequantize = resolve_dequantize(spec.train.dequantize, criterion, preprocessor.quantization, spec.data)
-    train = dataclasses.replace(spec.train, dequantize=dequantize)
+    train = dataclasses.replace(spec.train, dequantize=dequantize, stream=stream)
     config = RunConfig(data, str(criterion), model, train, torch_version=torch.__version__)
     check_fits_memory(dataset.shape, model, criteria.build(config.loss, feature_shape=dataset.shape))
     return config, prepare_data(config, dataset, rows)
+
+
+def training_rows(prepared: PreparedData, part: str, streaming: bool) -> torch.Tensor | StreamedRows:
+    """The preprocessed rows of a part: a tensor, or streamed from the mapped file (lpae.data.stream)."""
+    if not streaming:
+        return prepared.tensor(part)
+    return StreamedRows(prepared.dataset.x, getattr(prepared, part), prepared.preprocessor)
 
 
 def init_model(config: RunConfig, seed: int) -> Autoencoder:
@@ -145,16 +164,19 @@ def train_run(
     if out.exists() and not overwrite:
         raise ValueError(f"{out}: already exists (choose another --out, or pass --overwrite)")
     resolve_device(spec.train.device)  # a missing GPU is an error before anything is written
-    dataset = load(spec.data, nan=spec.nan, image_size=spec.image_size)
+    streaming = resolve_stream(spec.train.stream, spec.data, spec.train.memory_budget) == "on"
+    dataset = load(spec.data, nan=spec.nan, image_size=spec.image_size, mmap=streaming)
     config, prepared = prepare_run(spec, dataset)
     model = init_model(config, spec.train.seed)
-    x_train, x_val = prepared.tensor("train"), prepared.tensor("val")
-    model.criterion.check_support(x_train)
+    x_train, x_val = training_rows(prepared, "train", streaming), training_rows(prepared, "val", streaming)
+    # streamed: the first block's rows stand for the rest (reading all would be an epoch)
+    model.criterion.check_support(x_train if isinstance(x_train, torch.Tensor) else x_train[:BLOCK_ROWS])
     checkpoint = checkpoint_path(out, config, resume, overwrite)
     width = bin_widths(prepared.preprocessor.quantization) if config.train.dequantize == "on" else None
     result = fit(
         model, x_train, x_val, config.train, checkpoint=checkpoint, on_epoch=on_epoch, bin_width=width
     )
+    del x_train, x_val  # evaluation reads the test rows: free the training parts first
     return write_trained_run(out, config, model, result, prepared, overwrite)
 
 

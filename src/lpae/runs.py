@@ -118,7 +118,7 @@ class PreparedData:
         if part == "train" and self.train_x is not None:
             return torch.from_numpy(self.preprocessor.transform(self.train_x))
         rows = getattr(self, part)
-        return torch.from_numpy(self.preprocessor.transform(self.dataset.x[rows]))
+        return torch.from_numpy(self.preprocessor.transform_rows(self.dataset.x, rows))
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,8 @@ def prepare_data(config: RunConfig, dataset: Dataset | None = None, rows: Rows |
     run's config says, contamination included."""
     data = config.data
     if dataset is None:
-        dataset = load(data.spec, nan=data.nan, image_size=data.image_size)
+        streamed = config.train.stream == "on"  # a streamed run's file is mapped again (lpae.data.stream)
+        dataset = load(data.spec, nan=data.nan, image_size=data.image_size, mmap=streamed)
         if dataset.shape != data.shape:
             raise ValueError(
                 f"data {data.spec!r} has samples of shape {dataset.shape}, but the run's config.json "

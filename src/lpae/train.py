@@ -1,7 +1,8 @@
 """Training: Adam or AdamW over pre-shuffled in-memory batches, validation each epoch, best weights kept.
 
 Plain functions, no Trainer hierarchy. One epoch (:func:`train_epoch`) gathers the training
-tensor once in a fresh random order and steps over contiguous slices: no per-sample DataLoader.
+tensor in a fresh random order, a chunk of rows at a time, and steps over contiguous slices: no
+per-sample DataLoader (or reads block-shuffled batches from disk, lpae.data.stream).
 Each step minimises the batch mean of the model's per-sample objective (B values), the one its
 class defines for every trainer (``member_objective``, lpae.models; here the model is a group of
 one), optionally after clipping the global gradient norm. The learning rate is constant or
@@ -56,6 +57,7 @@ from lpae.checkpoint import (
 from lpae.config import DEVICES, TrainSettings
 from lpae.criteria import continuation
 from lpae.criteria.scale import parameter_rates
+from lpae.data.stream import StreamedRows, shuffled_batches
 from lpae.dequantize import DEQUANTIZE_SEED_OFFSET, dequantizer
 from lpae.models import Autoencoder, GroupOfOne
 
@@ -198,7 +200,7 @@ def train_step(
 def train_epoch(
     model: Autoencoder,
     optimizer: torch.optim.Optimizer,
-    x_train: Tensor,
+    x_train: Tensor | StreamedRows,
     settings: TrainSettings,
     shuffle: torch.Generator,
     noise: torch.Generator | None,
@@ -211,13 +213,11 @@ def train_epoch(
     ``weight`` multiplies each batch's loss (:func:`energy_weight`); None: 1 / the first batch's
     loss. ``dequantize``: noise added to each batch (lpae.dequantize)."""
     n_samples = len(x_train)
-    order = torch.randperm(n_samples, generator=shuffle).to(x_train.device)
-    shuffled = x_train[order]  # (N, *shape): one gather, then contiguous slices
     # Accumulated on the device, read once per epoch: no host sync per step.
     loss_sum = torch.zeros((), dtype=torch.float64, device=x_train.device)
     factor: float | Tensor | None = weight
-    for start in range(0, n_samples, settings.batch_size):
-        xb = shuffled[start : start + settings.batch_size]
+    # a randperm order gathered a chunk at a time, or block-shuffled from disk (lpae.data.stream)
+    for xb in shuffled_batches(x_train, settings.batch_size, shuffle):
         if dequantize is not None:
             xb = dequantize(xb)
         loss = train_step(model, optimizer, xb, noise, kl_weight, settings.clip, factor)
@@ -229,7 +229,7 @@ def train_epoch(
 
 @torch.no_grad()
 def validation_record(
-    model: Autoencoder, x_val: Tensor, seed: int = 0, batch_size: int = 1024
+    model: Autoencoder, x_val: Tensor | StreamedRows, seed: int = 0, batch_size: int = 1024
 ) -> dict[str, float]:
     """val_loss (mean per-sample objective at full KL weight), val_recon_l1 and val_recon_l2."""
     was_training = model.training
@@ -357,14 +357,15 @@ def read_checkpoint(
 
 def fit(
     model: Autoencoder,
-    x_train: Tensor,
-    x_val: Tensor,
+    x_train: Tensor | StreamedRows,
+    x_val: Tensor | StreamedRows,
     settings: TrainSettings,
     checkpoint: Path | None = None,
     on_epoch: EpochCallback | None = None,
     bin_width: Tensor | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on x_train (N, *shape); validate on x_val each epoch.
+    """Train ``model`` in place on x_train (N, *shape); validate on x_val each epoch. Either may
+    be rows read from disk (lpae.data.stream.StreamedRows) instead of a tensor.
 
     The model ends on the training device (``settings.device``) holding its best weights.
     ``on_epoch`` receives, after each epoch, its history record plus ``epochs`` and

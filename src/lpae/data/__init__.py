@@ -24,15 +24,16 @@ def is_file_spec(spec: str) -> bool:
     return looks_like_path(name, registered=name in DATASETS)
 
 
-def load(spec: str, nan: str = "error", image_size: int | None = None) -> Dataset:
-    """Load a data set by spec, e.g. ``load("digits")`` or ``load("data/table.csv:label=species")``."""
+def load(spec: str, nan: str = "error", image_size: int | None = None, mmap: bool = False) -> Dataset:
+    """Load a data set by spec, e.g. ``load("digits")`` or ``load("data/table.csv:label=species")``;
+    ``mmap``: keep a .npy file memory-mapped (lpae.data.stream; files.read_file)."""
     check_nan_policy(nan)
     if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)):
         raise TypeError(f"image_size must be an integer, got {image_size!r}")
     if image_size is not None and image_size < 1:
         raise ValueError(f"--image-size must be a positive integer, got {image_size}")
     if is_file_spec(spec):
-        dataset = read_file(spec, nan, image_size)
+        dataset = read_file(spec, nan, image_size, mmap=mmap)
     else:
         entry, values = DATASETS.resolve(spec)
         command = missing_requirement(entry.name, values)

@@ -17,9 +17,10 @@ import numpy as np
 from lpae.data.convert import FileOptions, Raw
 
 
-def read_npy(path: Path, options: FileOptions) -> Raw:
+def read_npy(path: Path, options: FileOptions, mmap: bool = False) -> Raw:
+    """The array of a .npy file; ``mmap``: memory-mapped read-only (lpae.data.stream)."""
     try:
-        return Raw(np.load(path, allow_pickle=False))
+        return Raw(np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None))
     except ValueError as error:
         if "pickle" in str(error):
             raise ValueError(

@@ -208,11 +208,10 @@ def matrix_dataset(
     check_float32_range(x, names, source)
     x = np.asarray(x, dtype=np.float32)
     check_rows(len(x), source)
-    bad = ~np.isfinite(x)  # (N, D)
+    per_column = nonfinite_counts(x)  # (D,)
     n_dropped = 0
     kept_rows = np.arange(len(x))  # the file's rows that remain (lpae.data.clean aligns with them)
-    if bad.any():
-        per_column = bad.sum(axis=0)
+    if per_column.any():
         where = np.flatnonzero(per_column)
         counted = name_list([names[j] for j in where], [int(per_column[j]) for j in where])
         total = int(per_column.sum())
@@ -221,7 +220,7 @@ def matrix_dataset(
                 f"{source}: {total} NaN or infinite value(s) in column(s) {counted}; "
                 "fix the file or pass --nan drop to drop those rows"
             )
-        keep = ~bad.any(axis=1)
+        keep = np.isfinite(x).all(axis=1)
         n_dropped = int((~keep).sum())
         kept_rows = np.flatnonzero(keep)
         x, y = x[keep], (None if y is None else y[keep])
@@ -254,6 +253,15 @@ def matrix_dataset(
         "kept_rows": kept_rows,
     }
     return Dataset(source_name(source), x, y, kind="tabular", info=info)
+
+
+def nonfinite_counts(x: np.ndarray, chunk_rows: int = 65536) -> np.ndarray:
+    """NaN or infinite values per column of x (N, D), counted a chunk of rows at a time (no mask of
+    the whole matrix; a memory-mapped file is read once)."""
+    counts = np.zeros(x.shape[1], dtype=np.int64)
+    for start in range(0, len(x), chunk_rows):
+        counts += (~np.isfinite(x[start : start + chunk_rows])).sum(axis=0)
+    return counts
 
 
 def image_dataset(images: np.ndarray, y: np.ndarray | None, source: str, nan: str) -> Dataset:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -89,15 +90,44 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def read_file(spec: str, nan: str = "error", image_size: int | None = None) -> Dataset:
-    """Load the file or folder a data spec names (the steps in the module docstring)."""
+def read_file(spec: str, nan: str = "error", image_size: int | None = None, mmap: bool = False) -> Dataset:
+    """Load the file or folder a data spec names (the steps in the module docstring).
+
+    ``mmap``: a .npy file's samples stay memory-mapped (lpae.data.stream): they must be float32,
+    with no constant column and no row to drop, since any of these would copy them into memory."""
     path, options = file_options(spec)
     reference = take_reference(options, spec)
+    if mmap:
+        return mapped_npy(path, options, nan, reference is not None)
     raw = read_raw(path, options, image_size)
     dataset = to_dataset(raw, str(path), nan, options.get(QUANTIZED_OPTION))
     if reference is not None:
         array_key = {"key": options["key"]} if "key" in options else {}
         attach_clean(dataset, raw, reference, lambda clean: read_raw(clean, array_key, image_size), str(path))
+    return dataset
+
+
+def mapped_npy(path: Path, options: dict[str, str], nan: str, has_reference: bool) -> Dataset:
+    """The Dataset of a memory-mapped float32 .npy file (read_file's ``mmap``), every check of
+    lpae.data.convert applied chunk by chunk; whatever would copy the samples is an error."""
+    if path.suffix.lower() != ".npy" or has_reference:
+        raise ValueError(f"{path}: streaming reads .npy files (without clean=); use --stream off here")
+    check_readable(path)
+    reject_options(path, options, FORMATS[".npy"].options)
+    raw = read_npy(path, FileOptions(), mmap=True)
+    if not isinstance(raw.values, np.ndarray) or raw.values.dtype != np.float32 or raw.values.ndim != 2:
+        found = getattr(raw.values, "dtype", type(raw.values).__name__)
+        shape = getattr(raw.values, "shape", "?")
+        raise ValueError(
+            f"{path}: streaming reads float32 matrices (N, D); this file holds {found} of shape {shape} "
+            "(save it with x.astype(numpy.float32), or use --stream off)"
+        )
+    dataset = to_dataset(raw, str(path), nan, options.get(QUANTIZED_OPTION))
+    if dataset.info.get("dropped_constant") or dataset.info.get("dropped_rows"):
+        raise ValueError(
+            f"{path}: has constant columns or rows with NaN to drop, which streaming cannot do without "
+            "copying the data into memory; drop them from the file, or use --stream off"
+        )
     return dataset
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lpae.data.dataset import Dataset
 
 LATTICE_TOLERANCE = 0.01  # of a step: how far from a lattice point a value may lie
+SCREEN_ROWS = 65536  # rows a memory-mapped column is screened on (is_memory_mapped)
 STEP_FRACTION = 1e-3  # a lattice counts when its step exceeds this fraction of the feature's std
 FLOAT32_ROUNDING = 4 * float(np.finfo(np.float32).eps)  # per unit of magnitude
 GCD_ROUNDS = 60
@@ -110,7 +111,8 @@ def float_gcd(values: np.ndarray, tolerance: float) -> float:
 
 def lattice_step(values: np.ndarray) -> float:
     """The step of the lattice the values lie on by rule 1 of the module docstring; 0 if none."""
-    distinct = np.unique(np.asarray(values, dtype=np.float64))
+    # unique before the cast to float64 (exact and monotone): no float64 copy of all the values
+    distinct = np.unique(np.asarray(values)).astype(np.float64)
     if len(distinct) < 2:
         return 0.0
     gaps = np.unique(np.diff(distinct))
@@ -146,10 +148,24 @@ def coarse(step: float, values: np.ndarray) -> bool:
     return step > 0 and step > STEP_FRACTION * float(np.std(values, dtype=np.float64))
 
 
+def is_memory_mapped(x: np.ndarray) -> bool:
+    """Whether x is a view of a memory-mapped file (lpae.data.stream).
+
+    Detection on such a file screens each column on its first SCREEN_ROWS rows: a column whose
+    first rows lie on no lattice is taken as continuous without reading the rest, since reading one
+    column of a row-major file reads all of it (a subset of a lattice's values lies on that
+    lattice, so a quantized column passes the screen; in memory every column is read whole)."""
+    view: np.ndarray | None = x
+    while view is not None:
+        if isinstance(view, np.memmap):
+            return True
+        view = view.base if isinstance(view.base, np.ndarray) else None
+    return False
+
+
 def detect(x: np.ndarray, image: bool) -> Quantization | None:
     """The lattice of data x (N, *shape) by the rule of the module docstring: per feature for
     tables, one for every pixel of images; None when no feature is quantized."""
-    x = np.asarray(x, dtype=np.float64)
     shape = x.shape[1:]
     if image:
         step = lattice_step(x)
@@ -157,13 +173,19 @@ def detect(x: np.ndarray, image: bool) -> Quantization | None:
             return None
         return Quantization.uniform(shape, step, float(x.min()), float(x.max()))
     flat = x.reshape(len(x), -1)  # (N, D)
-    steps = np.array([lattice_step(column) for column in flat.T])
-    steps = np.array([s if coarse(s, column) else 0.0 for s, column in zip(steps, flat.T, strict=True)])
+    steps = np.zeros(flat.shape[1])
+    mapped = is_memory_mapped(x)
+    for j in range(flat.shape[1]):  # one float64 column at a time, never a float64 copy of x
+        if mapped and len(flat) > SCREEN_ROWS and not lattice_step(flat[:SCREEN_ROWS, j]) > 0:
+            continue  # screened out on its first rows (see is_memory_mapped): continuous
+        column = flat[:, j].astype(np.float64)
+        step = lattice_step(column)
+        steps[j] = step if coarse(step, column) else 0.0
     if not (steps > 0).any():
         return None
-    return Quantization(
-        steps.reshape(shape), flat.min(axis=0).reshape(shape), flat.max(axis=0).reshape(shape)
-    )
+    low = flat.min(axis=0).astype(np.float64)  # exact: float32 values are float64 values
+    high = flat.max(axis=0).astype(np.float64)
+    return Quantization(steps.reshape(shape), low.reshape(shape), high.reshape(shape))
 
 
 def declared(x: np.ndarray, step: float, source: str) -> Quantization:
