@@ -7,7 +7,7 @@ stored preprocessing inverted), from the lowest seed's run of each criterion.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from lpae.study.report.page import Section, image, para
 
 N_IMAGES = 8
 MAX_ROWS = 12
+Rows = list[tuple[str, np.ndarray]]  # (row label, its pictures from lpae.generate.as_pictures)
 
 
 def first_runs(study: StudyData, frame: pd.DataFrame) -> Iterator[tuple[str, Run]]:
@@ -35,8 +36,8 @@ def first_runs(study: StudyData, frame: pd.DataFrame) -> Iterator[tuple[str, Run
             continue
 
 
-def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
-    rows: list[tuple[str, np.ndarray]] = []
+def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> Rows | None:
+    rows: Rows = []
     for criterion, run in first_runs(study, frame):
         prepared = prepare_data(run.config)
         shape = image_shape(run.config.data.shape, prepared.dataset.info)
@@ -51,17 +52,33 @@ def reconstruction_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str
     return rows if len(rows) > 1 else None
 
 
-def reconstructions_section(study: StudyData) -> Section:
-    section = Section("reconstructions", "Reconstructions")
-    for title, frame in study.groups(study.main):
-        rows = reconstruction_rows(study, frame)
+def grid_section(
+    study: StudyData,
+    name: str,
+    title: str,
+    rows_of: Callable[[StudyData, pd.DataFrame], Rows | None],
+    alt: str,
+    intro: str,
+) -> Section:
+    """One image grid per data set and model configuration (``rows_of`` its rows, None to skip
+    it), with ``alt`` + the group's title as alternative text, after an ``intro`` paragraph; an
+    empty section when no group has rows."""
+    section = Section(name, title)
+    for group, frame in study.groups(study.main):
+        rows = rows_of(study, frame)
         if rows:
-            section.add(image(plots.image_grid(rows, title), f"test reconstructions for {title}"))
+            section.add(image(plots.image_grid(rows, group), f"{alt} for {group}"))
     if section:
-        section.parts.insert(
-            0,
-            para(
-                "The first test images and each criterion's reconstruction (lowest seed), in original units."
-            ),
-        )
+        section.parts.insert(0, para(intro))
     return section
+
+
+def reconstructions_section(study: StudyData) -> Section:
+    return grid_section(
+        study,
+        "reconstructions",
+        "Reconstructions",
+        reconstruction_rows,
+        "test reconstructions",
+        "The first test images and each criterion's reconstruction (lowest seed), in original units.",
+    )

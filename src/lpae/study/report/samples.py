@@ -9,22 +9,20 @@ what each loss does to generated images (a blurred L2 mean, sharper robust ones)
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from lpae.generate import as_pictures, prior_samples
 from lpae.models import VariationalAutoencoder
-from lpae.study.report import plots
 from lpae.study.report.data import StudyData
-from lpae.study.report.images import N_IMAGES, first_runs
-from lpae.study.report.page import Section, image, para
+from lpae.study.report.images import N_IMAGES, Rows, first_runs, grid_section
+from lpae.study.report.page import Section
 
 N_SAMPLES = N_IMAGES
 SAMPLE_SEED = 0
 
 
-def sample_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]] | None:
-    rows: list[tuple[str, np.ndarray]] = []
+def sample_rows(study: StudyData, frame: pd.DataFrame) -> Rows | None:
+    rows: Rows = []
     for criterion, run in first_runs(study, frame):
         if not isinstance(run.model, VariationalAutoencoder):
             return None
@@ -36,18 +34,13 @@ def sample_rows(study: StudyData, frame: pd.DataFrame) -> list[tuple[str, np.nda
 
 
 def samples_section(study: StudyData) -> Section:
-    section = Section("samples", "Prior samples")
-    for title, frame in study.groups(study.main):
-        rows = sample_rows(study, frame)
-        if rows:
-            section.add(image(plots.image_grid(rows, title), f"VAE prior samples for {title}"))
-    if section:
-        section.parts.insert(
-            0,
-            para(
-                f"Decoder means of {N_SAMPLES} draws z ~ N(0, I) from each criterion's VAE (lowest seed; "
-                f"the same draws for every criterion), in original units; lpae sample draws more "
-                f"(docs/sample.md)."
-            ),
-        )
-    return section
+    return grid_section(
+        study,
+        "samples",
+        "Prior samples",
+        sample_rows,
+        "VAE prior samples",
+        f"Decoder means of {N_SAMPLES} draws z ~ N(0, I) from each criterion's VAE (lowest seed; "
+        f"the same draws for every criterion), in original units; lpae sample draws more "
+        f"(docs/sample.md).",
+    )
